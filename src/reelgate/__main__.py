@@ -1,0 +1,3 @@
+from reelgate.cli import main
+
+main()

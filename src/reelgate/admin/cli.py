@@ -1,0 +1,325 @@
+"""`reelgate keys ...` and `reelgate usage`: the admin API from the command line.
+
+By default each command works on the database (`--data-dir`, `--database-url`, as `serve` finds it);
+with `--server URL` it calls a running server's `/admin` API instead, with the token from
+`--admin-token` or `REELGATE_ADMIN_TOKEN`. Both go through one `AdminPort`, so they print the same.
+Amounts are credits (`2.5`); `keys create` prints the new key alone on stdout, for scripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import typer
+from pydantic import BaseModel, ValidationError
+
+from reelgate.admin.base import AdminPort
+from reelgate.admin.schemas import (
+    BalanceChange,
+    KeyCreate,
+    KeyObject,
+    KeyUpdate,
+    LedgerEntryObject,
+    ObjectList,
+    PageParams,
+    TaskSummary,
+    UsageQuery,
+    UsageReport,
+)
+from reelgate.billing.usage import GroupBy
+from reelgate.errors import ReelgateError
+from reelgate.settings import Settings
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+keys_app = typer.Typer(help="Create, change and inspect API keys and their balances.", no_args_is_help=True)
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the database and media live.")]
+DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL (default: SQLite).")]
+Server = Annotated[
+    str | None, typer.Option("--server", help="A running server's base URL; default: the database directly.")
+]
+AdminToken = Annotated[
+    str | None, typer.Option("--admin-token", envvar="REELGATE_ADMIN_TOKEN", help="Admin token for --server.")
+]
+KeyId = Annotated[str, typer.Argument(help="The key's id, key_...")]
+Limit = Annotated[int, typer.Option(min=1, max=100, help="Entries per page.")]
+After = Annotated[str | None, typer.Option(help="Start after this id (the `more:` hint of the last page).")]
+Order = Annotated[Literal["asc", "desc"] | None, typer.Option(help="asc (oldest first) or desc.")]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a command runs: the database of `data_dir`/`database_url`, or `server`."""
+
+    data_dir: Path | None = None
+    database_url: str | None = None
+    server: str | None = None
+    admin_token: str | None = None
+
+    def settings(self) -> Settings:
+        given: dict[str, Any] = {"data_dir": self.data_dir, "database_url": self.database_url}
+        return Settings(**{name: value for name, value in given.items() if value is not None})
+
+
+def run(target: Target, work: Callable[[AdminPort], Awaitable[T]]) -> T:
+    """`work(admin)` on the target; a refusal (unknown key, bad amount, ...) is printed, exit code 1."""
+    from reelgate.admin.connect import open_admin
+
+    async def main() -> T:
+        async with open_admin(target.settings(), target.server, target.admin_token) as admin:
+            return await work(admin)
+
+    try:
+        return asyncio.run(main())
+    except ReelgateError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def parse(model: type[M], values: dict[str, Any]) -> M:
+    """A request model from command-line values; invalid values exit with code 2, as click's own do."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        typer.echo(f"error: {where}: {first['msg']}" if where else f"error: {first['msg']}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _models(value: str) -> list[str] | None:
+    """`a,b` -> ["a", "b"]; `all` -> None (every model)."""
+    return None if value == "all" else [name.strip() for name in value.split(",") if name.strip()]
+
+
+def _nullable(value: str, null_word: str) -> str | None:
+    return None if value == null_word else value
+
+
+def _when(unix: int | None) -> str:
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%d %H:%M:%S") if unix is not None else "-"
+
+
+def key_line(key: KeyObject) -> str:
+    expired = key.expires_at is not None and key.expires_at <= datetime.now(UTC).timestamp()
+    state = "deleted" if key.deleted else "disabled" if key.disabled else "expired" if expired else "active"
+    return f"{key.id}  {key.hint}  {key.balance:>12}  {state:8}  {key.name}"
+
+
+def entry_line(entry: LedgerEntryObject) -> str:
+    money = f"{entry.amount:>12}  {entry.balance_after:>12}"
+    return f"{entry.id:>6}  {_when(entry.created_at)}  {entry.kind:10}  {money}  {entry.task_id or '-'}  {entry.note}"
+
+
+def task_line(task: TaskSummary) -> str:
+    return f"{task.id}  {_when(task.created_at)}  {task.status:11}  {task.price:>8}  {task.model}  {task.prompt[:40]}"
+
+
+def print_page(page: ObjectList[Any], line: Callable[[Any], str]) -> None:
+    for item in page.data:
+        typer.echo(line(item))
+    if page.has_more:
+        typer.echo(f"more: --after {page.last_id}", err=True)
+
+
+def print_usage(report: UsageReport) -> None:
+    typer.echo(f"{report.group_by.value:<32} {'tasks':>6} {'done':>6} {'failed':>6} {'charged':>12} {'refunded':>12}")
+    for row in report.data:
+        done, failed = row.tasks.get("completed", 0), row.tasks.get("failed", 0)
+        typer.echo(f"{row.group:<32} {row.total_tasks:>6} {done:>6} {failed:>6} {row.charged:>12} {row.refunded:>12}")
+
+
+@keys_app.command("create")
+def keys_create(
+    balance: Annotated[str, typer.Option(help="Starting balance in credits, e.g. 10 or 2.5.")] = "0",
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "",
+    expires: Annotated[str | None, typer.Option(help="Expiry, ISO 8601 (UTC unless a zone is given).")] = None,
+    models: Annotated[str | None, typer.Option(help="Comma-separated models the key may use (default: all).")] = None,
+    rpm: Annotated[int | None, typer.Option(help="Requests per minute (default: the server's; 0: none).")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Tasks in flight at once (default: the server's).")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    server: Server = None,
+    admin_token: AdminToken = None,
+) -> None:
+    """Create a key and print it. It is shown only this once."""
+    values = _given(expires_at=expires, rpm_limit=rpm, concurrency_limit=concurrency)
+    if models is not None:
+        values["allowed_models"] = _models(models)
+    body = parse(KeyCreate, {"balance": balance, "name": name, **values})
+    key = run(Target(data_dir, database_url, server, admin_token), lambda admin: admin.create_key(body))
+    typer.echo(key.secret)
+    typer.echo(f"id {key.id}  name {key.name or '-'}  balance {key.balance}", err=True)
+
+
+@keys_app.command("list")
+def keys_list(
+    limit: Limit = 100,
+    after: After = None,
+    order: Order = None,
+    include_deleted: Annotated[bool, typer.Option("--all", help="Deleted keys too.")] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    server: Server = None,
+    admin_token: AdminToken = None,
+) -> None:
+    """List keys (their hints, never the keys themselves), oldest first."""
+    page = parse(PageParams, _given(limit=limit, after=after, order=order))
+    target = Target(data_dir, database_url, server, admin_token)
+    print_page(run(target, lambda admin: admin.list_keys(page, include_deleted)), key_line)
+
+
+@keys_app.command("show")
+def keys_show(
+    key_id: KeyId,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    server: Server = None,
+    admin_token: AdminToken = None,
+) -> None:
+    """Print one key as JSON."""
+    key = run(Target(data_dir, database_url, server, admin_token), lambda admin: admin.get_key(key_id))
+    typer.echo(key.model_dump_json(indent=2))
+
+
+@keys_app.command("update")
+def keys_update(
+    key_id: KeyId,
+    name: Annotated[str | None, typer.Option(help="A new label.")] = None,
+    expires: Annotated[str | None, typer.Option(help="New expiry (ISO 8601), or `never`.")] = None,
+    models: Annotated[str | None, typer.Option(help="Comma-separated models, or `all`.")] = None,
+    rpm: Annotated[str | None, typer.Option(help="Requests per minute, or `default`.")] = None,
+    concurrency: Annotated[str | None, typer.Option(help="Tasks in flight at once, or `default`.")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    server: Server = None,
+    admin_token: AdminToken = None,
+) -> None:
+    """Change a key's name, expiry, models or limits; what is not given stays."""
+    values: dict[str, Any] = _given(name=name)
+    for field, value, null_word in (
+        ("expires_at", expires, "never"),
+        ("rpm_limit", rpm, "default"),
+        ("concurrency_limit", concurrency, "default"),
+    ):
+        if value is not None:
+            values[field] = _nullable(value, null_word)
+    if models is not None:
+        values["allowed_models"] = _models(models)
+    body = parse(KeyUpdate, values)
+    typer.echo(key_line(run(Target(data_dir, database_url, server, admin_token), lambda a: a.update_key(key_id, body))))
+
+
+@keys_app.command("disable")
+def keys_disable(
+    key_id: KeyId,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    server: Server = None,
+    admin_token: AdminToken = None,
+) -> None:
+    """Stop a key from authenticating until it is enabled again."""
+    key = run(Target(data_dir, database_url, server, admin_token), lambda admin: admin.set_disabled(key_id, True))
+    typer.echo(key_line(key))
+
+
+@keys_app.command("enable")
+def keys_enable(
+    key_id: KeyId,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    server: Server = None,
+    admin_token: AdminToken = None,
+) -> None:
+    """Let a disabled key authenticate again."""
+    key = run(Target(data_dir, database_url, server, admin_token), lambda admin: admin.set_disabled(key_id, False))
+    typer.echo(key_line(key))
+
+
+@keys_app.command("delete")
+def keys_delete(
+    key_id: KeyId,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    server: Server = None,
+    admin_token: AdminToken = None,
+) -> None:
+    """Delete a key for good; its tasks and ledger stay."""
+    key = run(Target(data_dir, database_url, server, admin_token), lambda admin: admin.delete_key(key_id))
+    typer.echo(key_line(key))
+
+
+@keys_app.command("topup", context_settings={"ignore_unknown_options": True})
+def keys_topup(
+    key_id: KeyId,
+    amount: Annotated[str, typer.Argument(help="Credits to add; negative (e.g. -2) to take away.")],
+    reason: Annotated[str, typer.Option(help="Why: kept in the ledger entry.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    server: Server = None,
+    admin_token: AdminToken = None,
+) -> None:
+    """Top up or adjust a balance: one ledger entry with the reason; never below zero."""
+    body = parse(BalanceChange, {"amount": amount, "reason": reason})
+    entry = run(Target(data_dir, database_url, server, admin_token), lambda a: a.change_balance(key_id, body))
+    typer.echo(f"{entry.kind} {entry.amount}: balance {entry.balance_after} (ledger entry {entry.id})")
+
+
+@keys_app.command("ledger")
+def keys_ledger(
+    key_id: KeyId,
+    limit: Limit = 20,
+    after: After = None,
+    order: Order = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    server: Server = None,
+    admin_token: AdminToken = None,
+) -> None:
+    """A key's ledger entries, newest first: id, time, kind, amount, balance after, task, note."""
+    page = parse(PageParams, _given(limit=limit, after=after, order=order))
+    target = Target(data_dir, database_url, server, admin_token)
+    print_page(run(target, lambda admin: admin.key_ledger(key_id, page)), entry_line)
+
+
+@keys_app.command("tasks")
+def keys_tasks(
+    key_id: KeyId,
+    limit: Limit = 20,
+    after: After = None,
+    order: Order = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    server: Server = None,
+    admin_token: AdminToken = None,
+) -> None:
+    """A key's tasks, newest first: id, time, status, price, model, prompt."""
+    page = parse(PageParams, _given(limit=limit, after=after, order=order))
+    target = Target(data_dir, database_url, server, admin_token)
+    print_page(run(target, lambda admin: admin.key_tasks(key_id, page)), task_line)
+
+
+def usage(
+    by: Annotated[GroupBy, typer.Option("--by", help="Group by key, model or (UTC) day.")] = GroupBy.KEY,
+    since: Annotated[str | None, typer.Option(help="From this time (ISO 8601, e.g. 2026-11-01).")] = None,
+    until: Annotated[str | None, typer.Option(help="Before this time (exclusive).")] = None,
+    key: Annotated[str | None, typer.Option("--key", help="Only this key's usage.")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    server: Server = None,
+    admin_token: AdminToken = None,
+) -> None:
+    """Tasks and credits charged and refunded, by key, model or day."""
+    query = parse(UsageQuery, {"group_by": by, **_given(since=since, until=until, key_id=key)})
+    print_usage(run(Target(data_dir, database_url, server, admin_token), lambda admin: admin.usage(query)))

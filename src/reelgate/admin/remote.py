@@ -1,0 +1,113 @@
+"""`RemoteAdmin`: the admin port over HTTP, against a running server's `/admin` API.
+
+Errors come back as the server sent them: the OpenAI envelope becomes the matching `ReelgateError`,
+and a server that cannot be reached is a `ServiceUnavailable`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from reelgate.admin.schemas import (
+    BalanceChange,
+    CreatedKey,
+    KeyCreate,
+    KeyObject,
+    KeyUpdate,
+    LedgerEntryObject,
+    ObjectList,
+    PageParams,
+    TaskSummary,
+    UsageQuery,
+    UsageReport,
+)
+from reelgate.errors import (
+    AuthenticationError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    ReelgateError,
+    ServiceUnavailable,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+_BY_STATUS: dict[int, type[ReelgateError]] = {
+    400: InvalidRequest,
+    401: AuthenticationError,
+    403: PermissionDenied,
+    404: NotFound,
+    409: Conflict,
+}
+
+
+class RemoteAdmin:
+    """`client` carries the server's base URL and the admin token (see `connect.open_admin`)."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def create_key(self, body: KeyCreate) -> CreatedKey:
+        return await self._call(CreatedKey, "POST", "/admin/keys", json=_body(body))
+
+    async def list_keys(self, page: PageParams, include_deleted: bool = False) -> ObjectList[KeyObject]:
+        params = {**_query(page), **({"include_deleted": "true"} if include_deleted else {})}
+        return await self._call(ObjectList[KeyObject], "GET", "/admin/keys", params=params)
+
+    async def get_key(self, key_id: str) -> KeyObject:
+        return await self._call(KeyObject, "GET", f"/admin/keys/{key_id}")
+
+    async def update_key(self, key_id: str, body: KeyUpdate) -> KeyObject:
+        return await self._call(KeyObject, "PATCH", f"/admin/keys/{key_id}", json=_body(body))
+
+    async def set_disabled(self, key_id: str, disabled: bool) -> KeyObject:
+        action = "disable" if disabled else "enable"
+        return await self._call(KeyObject, "POST", f"/admin/keys/{key_id}/{action}")
+
+    async def delete_key(self, key_id: str) -> KeyObject:
+        return await self._call(KeyObject, "DELETE", f"/admin/keys/{key_id}")
+
+    async def change_balance(self, key_id: str, body: BalanceChange) -> LedgerEntryObject:
+        return await self._call(LedgerEntryObject, "POST", f"/admin/keys/{key_id}/balance", json=_body(body))
+
+    async def key_tasks(self, key_id: str, page: PageParams) -> ObjectList[TaskSummary]:
+        return await self._call(ObjectList[TaskSummary], "GET", f"/admin/keys/{key_id}/tasks", params=_query(page))
+
+    async def key_ledger(self, key_id: str, page: PageParams) -> ObjectList[LedgerEntryObject]:
+        path = f"/admin/keys/{key_id}/ledger"
+        return await self._call(ObjectList[LedgerEntryObject], "GET", path, params=_query(page))
+
+    async def usage(self, query: UsageQuery) -> UsageReport:
+        return await self._call(UsageReport, "GET", "/admin/usage", params=_query(query))
+
+    async def _call(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
+        try:
+            response = await self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(f"Cannot reach the server at {self._client.base_url}: {exc}") from exc
+        if response.is_error:
+            raise _error(response)
+        return model.model_validate(response.json())
+
+
+def _body(body: BaseModel) -> dict[str, Any]:
+    """Only what the caller set, so that a PATCH leaves the other fields alone."""
+    return body.model_dump(mode="json", exclude_unset=True)
+
+
+def _query(params: BaseModel) -> dict[str, Any]:
+    return {name: value for name, value in params.model_dump(mode="json").items() if value is not None}
+
+
+def _error(response: httpx.Response) -> ReelgateError:
+    try:
+        error = response.json()["error"]
+        message, param, code = str(error["message"]), error.get("param"), error.get("code")
+    except (ValueError, KeyError, TypeError):
+        message, param, code = f"The server answered {response.status_code}: {response.text[:200]}", None, None
+    cls = _BY_STATUS.get(response.status_code, ReelgateError)
+    return cls(message, param=param, code=code)

@@ -1,0 +1,238 @@
+"""Wire shapes of the admin API (`/admin/...`) and of a key's own billing view (`/v1/dashboard/billing/...`).
+
+Money is exact: every amount here is a decimal string of credits (`"2.5"`, `"-0.75"`), formatted by
+`money.format_credits` from integer micro-credits, and requests take the same (a number is accepted
+too). Times are Unix seconds in responses, ISO 8601 or Unix seconds in requests (UTC when no zone is
+given). The old OpenAI billing shapes are the exception: their `*_usd` and `cost` fields are numbers,
+as the clients that read them expect.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from reelgate.billing.usage import GroupBy
+from reelgate.money import MICROS_PER_CREDIT, format_credits, parse_credits
+
+ItemT = TypeVar("ItemT")
+
+#: The largest amount one request may move: a billion credits, far inside a 64-bit column.
+MAX_CREDITS = 1_000_000_000
+
+
+def _credits(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise ValueError('must be an amount of credits, e.g. "2.5"')
+    micros = parse_credits(str(value) if isinstance(value, float) else value)
+    if abs(micros) > MAX_CREDITS * MICROS_PER_CREDIT:
+        raise ValueError(f"must be at most {MAX_CREDITS} credits")
+    return format_credits(micros)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _not_negative(value: str) -> str:
+    if parse_credits(value) < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+#: Decimal credits, normalised: `"2.50"` and `2.5` both become `"2.5"`.
+Credits = Annotated[str, BeforeValidator(_credits)]
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Limit = Annotated[int, Field(ge=0, le=1_000_000)]
+
+
+class KeyFields(BaseModel):
+    """What an operator sets on a key. Limits: null = the server's default, 0 = no limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("", max_length=200)
+    expires_at: UtcDatetime | None = None
+    #: Models the key may use; null allows every model.
+    allowed_models: list[ModelName] | None = Field(None, max_length=1000)
+    rpm_limit: Limit | None = None
+    concurrency_limit: Limit | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the request set, as `billing.keys.update_key` takes them."""
+        values = self.model_dump(include=self.model_fields_set & set(KeyFields.model_fields))
+        if values.get("allowed_models") is not None:
+            values["allowed_models"] = tuple(values["allowed_models"])
+        return values
+
+
+class KeyCreate(KeyFields):
+    #: Opening balance in credits.
+    balance: Annotated[Credits, AfterValidator(_not_negative)] = "0"
+
+
+class KeyUpdate(KeyFields):
+    """PATCH: only the fields present change."""
+
+
+class BalanceChange(BaseModel):
+    """A top-up (`amount > 0`) or an adjustment (`amount < 0`), always with a reason."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Credits
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class PageParams(BaseModel):
+    """`limit`, `after` (the last id seen) and `order`; each list has its own default order."""
+
+    limit: int = Field(20, ge=1, le=100)
+    after: str | None = Field(None, max_length=100)
+    order: Literal["asc", "desc"] | None = None
+
+
+class UsageQuery(BaseModel):
+    group_by: GroupBy = GroupBy.KEY
+    since: UtcDatetime | None = None
+    #: Exclusive.
+    until: UtcDatetime | None = None
+    key_id: str | None = Field(None, max_length=40)
+
+
+class KeyObject(BaseModel):
+    """An API key as the admin API shows it: only a hint of the secret, the balance in credits."""
+
+    id: str
+    object: Literal["api_key"] = "api_key"
+    name: str
+    hint: str
+    balance: str
+    disabled: bool
+    deleted: bool
+    created_at: int
+    expires_at: int | None
+    allowed_models: list[str] | None
+    rpm_limit: int | None
+    concurrency_limit: int | None
+
+
+class CreatedKey(KeyObject):
+    #: The key itself, shown this once; only its SHA-256 digest is stored.
+    secret: str
+
+
+class LedgerEntryObject(BaseModel):
+    """One balance change; `amount` is signed (charges are negative) and `balance_after` follows it."""
+
+    id: int
+    object: Literal["ledger_entry"] = "ledger_entry"
+    key_id: str
+    task_id: str | None
+    kind: str
+    amount: str
+    balance_after: str
+    note: str
+    created_at: int
+
+
+class TaskError(BaseModel):
+    code: str
+    message: str
+
+
+class TaskSummary(BaseModel):
+    id: str
+    object: Literal["task"] = "task"
+    model: str
+    status: str
+    progress: int
+    price: str
+    prompt: str
+    created_at: int
+    completed_at: int | None
+    error: TaskError | None
+
+
+class ObjectList(BaseModel, Generic[ItemT]):
+    """OpenAI's list envelope; pass `last_id` as `after` for the next page while `has_more`."""
+
+    object: Literal["list"] = "list"
+    data: list[ItemT]
+    has_more: bool
+    first_id: str | int | None
+    last_id: str | int | None
+
+
+class UsageItem(BaseModel):
+    #: The key id, model name or `YYYY-MM-DD` day this row counts (see the report's `group_by`).
+    group: str
+    #: Tasks created in the period, by status.
+    tasks: dict[str, int]
+    total_tasks: int
+    charged: str
+    refunded: str
+    #: charged - refunded
+    net: str
+
+
+class UsageReport(BaseModel):
+    object: Literal["usage_report"] = "usage_report"
+    group_by: GroupBy
+    since: int | None
+    until: int | None
+    data: list[UsageItem]
+
+
+class BillingBalance(BaseModel):
+    """`GET /v1/dashboard/billing/balance`: the calling key's own balance in credits."""
+
+    object: Literal["billing_balance"] = "billing_balance"
+    key_id: str
+    name: str
+    balance: str
+    #: Charges minus refunds over the key's life.
+    total_used: str
+    expires_at: int | None
+
+
+class BillingSubscription(BaseModel):
+    """OpenAI's old subscription shape; one credit is reported as one "USD"."""
+
+    object: Literal["billing_subscription"] = "billing_subscription"
+    has_payment_method: bool = True
+    soft_limit_usd: float
+    hard_limit_usd: float
+    system_hard_limit_usd: float
+    access_until: int
+
+
+class LineItem(BaseModel):
+    name: str
+    #: Hundredths of a credit (OpenAI's cents).
+    cost: float
+
+
+class DailyCost(BaseModel):
+    timestamp: float
+    line_items: list[LineItem]
+
+
+class BillingUsage(BaseModel):
+    object: Literal["list"] = "list"
+    #: Hundredths of a credit (OpenAI's cents), charges minus refunds in the period.
+    total_usage: float
+    daily_costs: list[DailyCost]
+
+
+class CreditGrants(BaseModel):
+    """OpenAI's old credit summary, in credits: granted = used + available."""
+
+    object: Literal["credit_summary"] = "credit_summary"
+    total_granted: float
+    total_used: float
+    total_available: float

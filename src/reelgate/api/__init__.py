@@ -1,0 +1,1 @@
+"""HTTP surfaces: thin routers that parse, authenticate, call services and shape responses."""

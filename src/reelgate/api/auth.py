@@ -1,0 +1,42 @@
+"""API-key authentication: `Authorization: Bearer sk-...` or the provider's bare `Authorization: sk-...`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import Request
+
+from reelgate.api.deps import runtime
+from reelgate.api.middleware import RATE_STATE
+from reelgate.billing.keys import ApiKey, authenticate
+from reelgate.billing.limits import rate_state
+from reelgate.errors import ModelNotFound
+from reelgate.observability.logging import bind
+
+
+def bearer_secret(header: str | None) -> str | None:
+    """The key in an Authorization header value, with or without the `Bearer` scheme."""
+    if not header:
+        return None
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return rest.strip() or None
+    return header.strip()
+
+
+async def current_key(request: Request) -> ApiKey:
+    """The request's key; its rate-limit state is left for the `x-ratelimit-*` headers."""
+    secret = bearer_secret(request.headers.get("authorization"))
+    rt = runtime(request)
+    async with rt.engine.connect() as conn:
+        key = await authenticate(conn, secret)
+        bind(key_id=key.id)
+        limits = rt.tasks.policy.limits.for_key(key)
+        setattr(request.state, RATE_STATE, await rate_state(conn, key.id, limits, datetime.now(UTC)))
+    return key
+
+
+def check_model_access(key: ApiKey, model: str) -> None:
+    """A key limited to some models sees the others as missing, as OpenAI answers: 404 model_not_found."""
+    if key.allowed_models is not None and model not in key.allowed_models:
+        raise ModelNotFound(model)

@@ -1,0 +1,124 @@
+"""`POST /v1/chat/completions`: a chat request becomes a video task, streamed as the provider does."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
+
+from reelgate.api.auth import check_model_access, current_key
+from reelgate.api.body import read_json_object
+from reelgate.api.deps import base_url, runtime
+from reelgate.api.errors import invalid_from_validation
+from reelgate.api.middleware import RATE_STATE
+from reelgate.api.schemas import ChatCompletion, ChatCompletionRequest, Choice, Message
+from reelgate.api.sse import CompletionMeta, chat_chunks, usage_for
+from reelgate.billing.keys import ApiKey
+from reelgate.observability.logging import bind
+from reelgate.prompt import parse_messages
+from reelgate.render.chat_markdown import EN, ZH, ChatMarkdown, Links, Wording
+from reelgate.tasks.dedupe import check_idempotency_key, request_hash
+from reelgate.tasks.models import Task
+from reelgate.tasks.service import Submission, TaskService
+
+router = APIRouter()
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@router.post("/v1/chat/completions", response_model=None)
+async def create_chat_completion(
+    request: Request, key: Annotated[ApiKey, Depends(current_key)]
+) -> StreamingResponse | JSONResponse:
+    rt = runtime(request)
+    params = _parse(await read_json_object(request, rt.settings.max_body_bytes))
+    entry = rt.catalog.get(params.model)
+    check_model_access(key, entry.name)
+    spec = parse_messages(params.messages)
+    admission = await rt.tasks.submit(
+        Submission(
+            key,
+            entry,
+            spec,
+            request_hash=request_hash(key.id, entry.name, params.messages),
+            idempotency_key=check_idempotency_key(request.headers.get("idempotency-key")),
+        )
+    )
+    if admission.rate is not None:
+        setattr(request.state, RATE_STATE, admission.rate)
+    task = admission.task
+    bind(task_id=task.id)
+    markdown = ChatMarkdown(Links(base_url(request)), _wording(request))
+    meta = CompletionMeta(f"chatcmpl-{task.id.removeprefix('task_')}", int(time.time()), entry.name)
+    if params.stream:
+        pieces = markdown_pieces(rt.tasks, task, markdown, rt.settings.keepalive_seconds)
+        body = chat_chunks(meta, pieces, prompt=spec.prompt, include_usage=params.include_usage)
+        return StreamingResponse(rt.metrics.track_stream(body), media_type="text/event-stream", headers=SSE_HEADERS)
+    content = "".join([piece async for piece in markdown_pieces(rt.tasks, task, markdown, None)])
+    return JSONResponse(_completion(meta, content, spec.prompt).model_dump())
+
+
+def _parse(body: dict[str, object]) -> ChatCompletionRequest:
+    try:
+        return ChatCompletionRequest.model_validate(body)
+    except ValidationError as exc:
+        raise invalid_from_validation(exc) from exc
+
+
+def _wording(request: Request) -> Wording:
+    """English when the server says so or the client's Accept-Language puts English first."""
+    if runtime(request).settings.locale == "en":
+        return EN
+    return EN if preferred_language(request.headers.get("accept-language", "")) == "en" else ZH
+
+
+def preferred_language(header: str) -> str:
+    """The primary tag of the highest-weighted language: `"en-US,zh;q=0.8"` -> `"en"`."""
+    best, best_q = "", 0.0
+    for item in header.split(","):
+        tag, _, params = item.strip().partition(";")
+        q = _weight(params)
+        if tag and q > best_q:
+            best, best_q = tag.split("-")[0].lower(), q
+    return best
+
+
+def _weight(params: str) -> float:
+    name, _, value = params.strip().partition("=")
+    try:
+        return float(value) if name.strip() == "q" else 1.0
+    except ValueError:
+        return 0.0
+
+
+async def markdown_pieces(
+    tasks: TaskService, task: Task, markdown: ChatMarkdown, keepalive: float | None
+) -> AsyncIterator[str]:
+    """The header, then pieces as the task moves, with keep-alive dots in silences (if `keepalive`)."""
+    for piece in markdown.header(task):
+        yield piece
+    half = keepalive / 2 if keepalive else 2.0
+    last_sent = time.monotonic()
+    async with aclosing(tasks.watch(task.id, poll_seconds=half)) as snapshots:
+        async for snapshot in snapshots:
+            pieces = markdown.advance(snapshot)
+            if not pieces and keepalive and time.monotonic() - last_sent >= half:
+                pieces = [markdown.keepalive()]
+            for piece in pieces:
+                yield piece
+                last_sent = time.monotonic()
+
+
+def _completion(meta: CompletionMeta, content: str, prompt: str) -> ChatCompletion:
+    return ChatCompletion(
+        id=meta.id,
+        created=meta.created,
+        model=meta.model,
+        choices=[Choice(message=Message(content=content))],
+        usage=usage_for(prompt, content),
+    )

@@ -1,0 +1,20 @@
+"""Access to the running app's parts from a request."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import Request
+
+if TYPE_CHECKING:
+    from reelgate.runtime import Runtime
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def base_url(request: Request) -> str:
+    """Where clients reach this server: `REELGATE_PUBLIC_URL`, else the request's own base URL."""
+    configured = runtime(request).settings.public_url
+    return configured or str(request.base_url).rstrip("/")

@@ -1,0 +1,60 @@
+"""The one place errors become HTTP responses, always in OpenAI's envelope."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from reelgate.errors import InvalidRequest, NotFound, ReelgateError
+
+log = logging.getLogger(__name__)
+
+#: Where FastAPI found a value; left out of the `param` a client sees.
+_LOCATIONS = ("body", "query", "path")
+
+
+def error_response(error: ReelgateError) -> JSONResponse:
+    return JSONResponse(error.to_dict(), status_code=error.status_code, headers=error.headers())
+
+
+def invalid_from_validation(exc: ValidationError | RequestValidationError) -> InvalidRequest:
+    """The first problem pydantic found, worded for a client: `messages: Field required`."""
+    first = exc.errors()[0]
+    if first["type"] == "json_invalid":
+        return InvalidRequest(
+            "We could not parse the JSON body of your request. The request body must be valid JSON.",
+            code="invalid_json",
+        )
+    param = ".".join(str(part) for part in first["loc"] if part not in _LOCATIONS) or None
+    return InvalidRequest(f"{param}: {first['msg']}" if param else first["msg"], param=param)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ReelgateError)
+    async def _reelgate(_request: Request, exc: ReelgateError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(invalid_from_validation(exc))
+
+    @app.exception_handler(HTTPException)
+    async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return error_response(NotFound("Not found."))
+        error = ReelgateError(str(exc.detail))
+        return JSONResponse(
+            {**error.to_dict(), "error": {**error.to_dict()["error"], "type": "invalid_request_error"}},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return error_response(ReelgateError("The server had an error while processing your request."))

@@ -1,0 +1,38 @@
+"""`/cdn/{YYYYMMDD}/{32 hex}.{mp4|webp}`: stored files, immutable, with Range and ETag support.
+
+A file that retention deleted answers 410 Gone, saying when its video expired.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse
+
+from reelgate.api.deps import runtime
+from reelgate.api.presenters import expired_notice
+from reelgate.errors import Gone, NotFound, ReelgateError
+from reelgate.storage.base import CONTENT_TYPES, is_valid_key
+from reelgate.tasks.service import TaskService
+
+router = APIRouter()
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@router.api_route("/cdn/{day}/{name}", methods=["GET", "HEAD"])
+async def serve_file(day: str, name: str, request: Request) -> FileResponse:
+    key = f"{day}/{name}"
+    rt = runtime(request)
+    path = rt.storage.local_path(key)
+    if path is None:
+        raise await _missing(rt.tasks, key)
+    extension = name.rsplit(".", 1)[-1]
+    return FileResponse(path, media_type=CONTENT_TYPES[extension], headers={"Cache-Control": IMMUTABLE})
+
+
+async def _missing(tasks: TaskService, key: str) -> ReelgateError:
+    """410 for the file of a task whose files expired, 404 for anything else."""
+    task = await tasks.find_by_file(key) if is_valid_key(key) else None
+    if task is None or not task.files_expired:
+        return NotFound("No file here.")
+    return Gone(expired_notice(task))

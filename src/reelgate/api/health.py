@@ -1,0 +1,50 @@
+"""`/healthz` (the process answers) and `/readyz` (the database answers and the workers run)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from reelgate.api.deps import runtime
+from reelgate.api.errors import error_response
+from reelgate.errors import ServiceUnavailable
+
+router = APIRouter()
+
+#: A database that takes longer than this to answer `SELECT 1` counts as down.
+DATABASE_TIMEOUT_SECONDS = 3.0
+
+#: What each failing check says in the 503 error message.
+FAILURES = {
+    "database": "the database does not answer",
+    "workers": "the worker pool is not running",
+}
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """200 with each check `ok`, or 503 in OpenAI's error envelope naming the checks that fail."""
+    checks = {"database": await _database_ok(request), "workers": runtime(request).dispatcher.alive}
+    failing = [name for name, ok in checks.items() if not ok]
+    if failing:
+        reasons = "; ".join(f"{name}: {FAILURES[name]}" for name in failing)
+        return error_response(ServiceUnavailable(f"Not ready: {reasons}."))
+    return JSONResponse({"status": "ok", "checks": dict.fromkeys(checks, "ok")})
+
+
+async def _database_ok(request: Request) -> bool:
+    try:
+        async with asyncio.timeout(DATABASE_TIMEOUT_SECONDS), runtime(request).engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError, TimeoutError):
+        return False
+    return True

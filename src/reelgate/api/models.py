@@ -1,0 +1,33 @@
+"""`GET /v1/models`: the catalog in OpenAI's shape."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from reelgate.api.auth import check_model_access, current_key
+from reelgate.api.deps import runtime
+from reelgate.api.schemas import ModelList, ModelObject
+from reelgate.billing.keys import ApiKey
+from reelgate.catalog import ModelEntry
+
+router = APIRouter()
+
+
+def _model(entry: ModelEntry) -> ModelObject:
+    return ModelObject(id=entry.name, created=entry.created)
+
+
+@router.get("/v1/models")
+async def list_models(request: Request, key: Annotated[ApiKey, Depends(current_key)]) -> ModelList:
+    allowed = key.allowed_models
+    entries = [entry for entry in runtime(request).catalog if allowed is None or entry.name in allowed]
+    return ModelList(data=[_model(entry) for entry in entries])
+
+
+@router.get("/v1/models/{model_id:path}")
+async def retrieve_model(model_id: str, request: Request, key: Annotated[ApiKey, Depends(current_key)]) -> ModelObject:
+    entry = runtime(request).catalog.get(model_id)
+    check_model_access(key, entry.name)
+    return _model(entry)

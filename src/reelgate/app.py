@@ -1,0 +1,49 @@
+"""`create_app(settings)`: wiring and lifespan only. Nothing happens at import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from reelgate import __version__
+from reelgate.api import admin, billing, chat, files, health, metrics, models, pages
+from reelgate.api.errors import install_error_handlers
+from reelgate.api.middleware import RateLimitHeaders
+from reelgate.backends.base import Backend
+from reelgate.catalog import Catalog
+from reelgate.observability.http import ObserveRequests
+from reelgate.observability.metrics import Metrics
+from reelgate.runtime import build_backends, open_runtime
+from reelgate.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, backends: Mapping[str, Backend] | None = None) -> FastAPI:
+    """The ASGI app. `backends` replaces backends by name (tests pass fakes here)."""
+    settings = settings or Settings()
+    catalog = Catalog.build(settings.models)
+    resolved = build_backends(settings, catalog, backends or {})
+    app_metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_runtime(settings, catalog, resolved, app_metrics) as runtime:
+            app.state.runtime = runtime
+            yield
+
+    app = FastAPI(title="reelgate", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    install_error_handlers(app)
+    app.state.metrics = app_metrics
+    app.add_middleware(RateLimitHeaders)
+    app.add_middleware(ObserveRequests, metrics=app_metrics)
+    for module in (chat, models, pages, files, health, metrics, billing):
+        app.include_router(module.router)
+    if settings.admin_token.get_secret_value():
+        app.include_router(admin.router)
+    else:
+        log.warning("admin API disabled: set REELGATE_ADMIN_TOKEN to mount /admin")
+    return app

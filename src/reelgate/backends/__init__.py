@@ -1,0 +1,1 @@
+"""Generation backends: who makes the video. See `base.Backend`."""

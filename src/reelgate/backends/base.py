@@ -1,0 +1,54 @@
+"""The backend port: turn a `VideoSpec` into an MP4 file on local disk.
+
+A backend knows nothing about HTTP, tasks or billing. The worker hands it a spec, a private
+working directory and a progress callback; it returns the files it made, or raises
+`reelgate.errors.GenerationError` with a message fit for the user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+
+class Orientation(StrEnum):
+    PORTRAIT = "portrait"  #: taller than wide (9:16)
+    LANDSCAPE = "landscape"  #: wider than tall (16:9)
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """Everything a backend needs to make one video."""
+
+    prompt: str
+    orientation: Orientation
+    seconds: int
+    width: int
+    height: int
+    fps: int
+    seed: int
+    model: str
+
+
+@dataclass(frozen=True)
+class GeneratedVideo:
+    """Files a backend made inside its working directory.
+
+    `thumbnail` may be None; the worker then cuts one from the video.
+    """
+
+    video: Path
+    thumbnail: Path | None = None
+
+
+#: Called with a whole percentage, 0..100, never decreasing. Safe to call from any thread.
+ProgressCallback = Callable[[int], None]
+
+
+class Backend(Protocol):
+    name: str
+
+    async def generate(self, spec: VideoSpec, workdir: Path, on_progress: ProgressCallback) -> GeneratedVideo: ...

@@ -1,0 +1,5 @@
+"""The offline procedural renderer (see `backend.py`)."""
+
+from reelgate.backends.procedural.backend import ProceduralBackend
+
+__all__ = ["ProceduralBackend"]

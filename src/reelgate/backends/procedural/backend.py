@@ -1,0 +1,56 @@
+"""The procedural backend: an offline preview renderer, not an AI model.
+
+It turns the prompt into a short film with real cuts, motion, colours from the prompt's words,
+captions and a soundtrack, on any CPU, so reelgate works end to end on a fresh machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+from reelgate.backends.base import GeneratedVideo, ProgressCallback, VideoSpec
+from reelgate.backends.procedural.captions import FontFinder
+from reelgate.backends.procedural.film import Film, prefetch
+from reelgate.media.encode import Mp4Writer, samples_for_frame, save_thumbnail
+
+
+class RenderCancelled(Exception):
+    """The render thread was asked to stop."""
+
+
+class ProceduralBackend:
+    name = "procedural"
+
+    def __init__(self, preset: str = "veryfast", font_path: Path | None = None) -> None:
+        self.preset = preset
+        self.fonts = FontFinder(font_path)
+
+    async def generate(self, spec: VideoSpec, workdir: Path, on_progress: ProgressCallback) -> GeneratedVideo:
+        stop = threading.Event()
+        try:
+            return await asyncio.to_thread(self.render, spec, workdir, on_progress, stop)
+        except asyncio.CancelledError:
+            stop.set()  # the thread notices at its next frame and deletes its partial file
+            raise
+
+    def render(
+        self, spec: VideoSpec, workdir: Path, on_progress: ProgressCallback, stop: threading.Event | None = None
+    ) -> GeneratedVideo:
+        """Render `spec` into `workdir/video.mp4` and `workdir/thumbnail.webp` (blocking)."""
+        film = Film(spec.prompt, spec.seed, spec.seconds, spec.width, spec.height, spec.fps, self.fonts)
+        total = film.board.frames
+        video = workdir / "video.mp4"
+        reported = -1
+        with Mp4Writer(video, spec.width, spec.height, spec.fps, preset=self.preset) as writer:
+            for index, frame in enumerate(prefetch(film.frames(), depth=3)):
+                if stop is not None and stop.is_set():
+                    raise RenderCancelled
+                writer.write(frame, film.audio[samples_for_frame(index, spec.fps)])
+                percent = (index + 1) * 100 // total
+                if percent != reported:
+                    on_progress(percent)
+                    reported = percent
+        thumbnail = save_thumbnail(film.poster(), workdir / "thumbnail.webp")
+        return GeneratedVideo(video=video, thumbnail=thumbnail)

@@ -1,0 +1,119 @@
+"""The model catalog: which names clients may ask for, and what each one makes and costs.
+
+Built-in entries mirror the provider (`sora-2-hd-15s-chat`, `sora-2-hd-10s-chat`). `reelgate.toml`
+adds, changes or removes entries:
+
+    [models."sora-2-hd-15s-chat"]
+    price = "2.5"               # credits per call
+    portrait = "720x1280"
+
+    [models."sora-2-hd-10s-chat"]
+    enabled = false             # remove a built-in entry
+
+    [models."my-preview"]
+    backend = "procedural"
+    seconds = 5
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from reelgate.backends.base import Orientation
+from reelgate.errors import ModelNotFound
+from reelgate.money import parse_credits
+
+Size = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    backend: str
+    seconds: int
+    sizes: Mapping[Orientation, Size]
+    fps: int
+    price: int  #: micro-credits per call
+    created: int = 1759276800  #: 2025-10-01, what `/v1/models` reports
+    options: Mapping[str, Any] = field(default_factory=dict)  #: backend-specific settings
+
+    def size_for(self, orientation: Orientation) -> Size:
+        return self.sizes[orientation]
+
+
+_HD_SIZES = {Orientation.PORTRAIT: (1024, 1792), Orientation.LANDSCAPE: (1792, 1024)}
+
+BUILTIN = (
+    ModelEntry("sora-2-hd-15s-chat", "procedural", 15, _HD_SIZES, 24, parse_credits("1")),
+    ModelEntry("sora-2-hd-10s-chat", "procedural", 10, _HD_SIZES, 24, parse_credits("0.8")),
+)
+
+
+class Catalog:
+    def __init__(self, entries: Mapping[str, ModelEntry]) -> None:
+        self._entries = dict(entries)
+
+    @classmethod
+    def build(cls, overrides: Mapping[str, Mapping[str, Any]]) -> Catalog:
+        """Built-in entries with `overrides` applied; raises ValueError on a bad override."""
+        entries = {entry.name: entry for entry in BUILTIN}
+        for name, override in overrides.items():
+            if override.get("enabled", True) is False:
+                entries.pop(name, None)
+                continue
+            entries[name] = _apply(entries.get(name), name, override)
+        return cls(entries)
+
+    def get(self, name: object) -> ModelEntry:
+        if not isinstance(name, str) or name not in self._entries:
+            raise ModelNotFound(str(name))
+        return self._entries[name]
+
+    def __iter__(self) -> Iterator[ModelEntry]:
+        return iter(self._entries.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+
+_KNOWN_KEYS = {"enabled", "backend", "seconds", "fps", "price", "portrait", "landscape", "options"}
+
+
+def _apply(base: ModelEntry | None, name: str, override: Mapping[str, Any]) -> ModelEntry:
+    unknown = set(override) - _KNOWN_KEYS
+    if unknown:
+        raise ValueError(f"model {name!r}: unknown catalog keys {sorted(unknown)}")
+    entry = base or ModelEntry(name, "procedural", 10, _HD_SIZES, 24, parse_credits("1"))
+    sizes = dict(entry.sizes)
+    for orientation in Orientation:
+        if orientation.value in override:
+            sizes[orientation] = parse_size(override[orientation.value])
+    changed = replace(
+        entry,
+        backend=str(override.get("backend", entry.backend)),
+        seconds=_positive_int(name, "seconds", override.get("seconds", entry.seconds)),
+        fps=_positive_int(name, "fps", override.get("fps", entry.fps)),
+        price=parse_credits(override["price"]) if "price" in override else entry.price,
+        sizes=sizes,
+        options={**entry.options, **override.get("options", {})},
+    )
+    return changed
+
+
+def parse_size(value: object) -> Size:
+    """`"1024x1792"` to `(1024, 1792)`; both sides even, since H.264 in yuv420p needs that."""
+    try:
+        width, height = (int(part) for part in str(value).lower().split("x"))
+    except ValueError as exc:
+        raise ValueError(f"not a size like 1024x1792: {value!r}") from exc
+    if width < 16 or height < 16 or width % 2 or height % 2:
+        raise ValueError(f"size must be even and at least 16x16: {value!r}")
+    return width, height
+
+
+def _positive_int(name: str, key: str, value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"model {name!r}: {key} must be a positive integer, got {value!r}")
+    return value

@@ -1,0 +1,98 @@
+"""The `reelgate` command: serve, migrate, check the books; `keys` and `usage` live in `admin/cli.py`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import typer
+
+from reelgate.admin.cli import keys_app, usage
+from reelgate.settings import Settings
+
+app = typer.Typer(help="reelgate: a self-hosted, OpenAI-compatible video generation gateway.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.command("usage")(usage)
+ledger_app = typer.Typer(help="Check the books.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+
+T = TypeVar("T")
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the database and media live.")]
+DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL (default: SQLite).")]
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{name: value for name, value in overrides.items() if value is not None})
+
+
+def _with_engine(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work(engine)` on a migrated database, then dispose of the engine."""
+    from reelgate.store.db import create_engine, migrate
+
+    async def main() -> T:
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            await migrate(engine)
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    log_format: Annotated[
+        Literal["json", "text"] | None, typer.Option("--log-format", help="Log lines as text or JSON.")
+    ] = None,
+) -> None:
+    """Start the server (migrations are applied at start)."""
+    import uvicorn
+
+    from reelgate.app import create_app
+    from reelgate.observability.logging import configure_logging
+
+    settings = _settings(host=host, port=port, data_dir=data_dir, database_url=database_url, log_format=log_format)
+    configure_logging(settings)
+    # log_config=None: uvicorn's own lines go through the root handler, in the same format.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", log_config=None)
+
+
+@app.command()
+def migrate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Create or upgrade the database schema."""
+
+    async def noop(_engine: Any) -> None:
+        return None
+
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    _with_engine(settings, noop)
+    typer.echo(f"database is up to date: {settings.resolved_database_url}")
+
+
+@ledger_app.command("verify")
+def ledger_verify(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Check that every balance equals its ledger and every task was charged exactly once."""
+    from reelgate.billing.audit import verify_ledger
+
+    async def work(engine: Any) -> list[str]:
+        async with engine.connect() as conn:
+            return await verify_ledger(conn)
+
+    problems = _with_engine(_settings(data_dir=data_dir, database_url=database_url), work)
+    for problem in problems:
+        typer.echo(problem)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo("ledger ok")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Progress fan-out: the worker publishes task snapshots; streams and pages listen."""

@@ -1,0 +1,20 @@
+"""The event bus port."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from reelgate.tasks.models import Task
+
+
+class Subscription(Protocol):
+    async def next(self, wait_seconds: float) -> Task | None:
+        """The next snapshot published for the task, or None after `wait_seconds` of silence."""
+        ...
+
+
+class EventBus(Protocol):
+    def publish(self, task: Task) -> None: ...
+
+    def subscribe(self, task_id: str) -> AbstractAsyncContextManager[Subscription]: ...

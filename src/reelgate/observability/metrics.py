@@ -1,0 +1,89 @@
+"""Prometheus metrics of one app, in a registry of its own (several apps may live in one process).
+
+    reelgate_http_requests_total{method,route,status}     requests, by route template (not raw path)
+    reelgate_http_request_duration_seconds{method,route}  until the response is complete (streams too)
+    reelgate_tasks_total{model,status}                    tasks that ended: completed or failed
+    reelgate_queue_depth                                  tasks queued in the database, read at scrape
+    reelgate_generation_seconds{backend}                  successful backend.generate calls
+    reelgate_active_streams                               chat streams being sent right now
+    reelgate_charged_credits_total{model}                 credits charged for accepted tasks
+    reelgate_refunded_credits_total{model}                credits given back for failed tasks
+
+Counters count what this process did; sum them over processes. The queue depth is the database's,
+the same in every process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from reelgate.money import MICROS_PER_CREDIT
+from reelgate.tasks.models import Task
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+GENERATION_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.http_requests = Counter(
+            "reelgate_http_requests", "HTTP requests.", ["method", "route", "status"], registry=r
+        )
+        self.http_duration = Histogram(
+            "reelgate_http_request_duration_seconds",
+            "Time until the response was complete.",
+            ["method", "route"],
+            buckets=HTTP_BUCKETS,
+            registry=r,
+        )
+        self.tasks = Counter("reelgate_tasks", "Tasks that ended, by final status.", ["model", "status"], registry=r)
+        self.queue_depth = Gauge("reelgate_queue_depth", "Tasks queued in the database.", registry=r)
+        self.generation_seconds = Histogram(
+            "reelgate_generation_seconds",
+            "Seconds a backend took to generate a video.",
+            ["backend"],
+            buckets=GENERATION_BUCKETS,
+            registry=r,
+        )
+        self.active_streams = Gauge("reelgate_active_streams", "Chat streams being sent.", registry=r)
+        self.charged = Counter("reelgate_charged_credits", "Credits charged for tasks.", ["model"], registry=r)
+        self.refunded = Counter("reelgate_refunded_credits", "Credits refunded for tasks.", ["model"], registry=r)
+
+    def request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.http_requests.labels(method, route, str(status)).inc()
+        self.http_duration.labels(method, route).observe(seconds)
+
+    def task_charged(self, task: Task) -> None:
+        self.charged.labels(task.model).inc(task.price / MICROS_PER_CREDIT)
+
+    def task_ended(self, task: Task, *, refunded: bool = False) -> None:
+        self.tasks.labels(task.model, task.status.value).inc()
+        if refunded:
+            self.refunded.labels(task.model).inc(task.price / MICROS_PER_CREDIT)
+
+    @contextmanager
+    def generating(self, backend: str) -> Iterator[None]:
+        """Time the block; only a block that ends without an exception is observed."""
+        started = time.perf_counter()
+        yield
+        self.generation_seconds.labels(backend).observe(time.perf_counter() - started)
+
+    async def track_stream(self, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """`body`, counted in `reelgate_active_streams` while it is being sent (disconnects included)."""
+        self.active_streams.inc()
+        try:
+            async for chunk in body:
+                yield chunk
+        finally:
+            self.active_streams.dec()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

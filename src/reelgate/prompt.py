@@ -1,0 +1,112 @@
+"""Chat messages to a video prompt: the last user message's text, its orientation, the ratio words gone.
+
+>>> parse_prompt("中国街头吃西瓜,生成视频比例9:16")
+PromptSpec(prompt='中国街头吃西瓜', orientation=<Orientation.PORTRAIT: 'portrait'>)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from reelgate.backends.base import Orientation
+from reelgate.errors import InvalidRequest
+
+MAX_PROMPT_CHARS = 4000
+
+_PORTRAIT = r"9\s*[:：]\s*16|竖屏|竖版|portrait|vertical"
+_LANDSCAPE = r"16\s*[:：]\s*9|横屏|横版|landscape|horizontal"
+_ORIENTATION_RE = re.compile(rf"(?P<p>{_PORTRAIT})|(?P<l>{_LANDSCAPE})", re.IGNORECASE)
+
+# A ratio phrase: optional lead-in words, the ratio token, optional trailing noun.
+_LEAD_ZH = r"(?:(?:请|要|用)?(?:生成)?(?:视频|画面)?(?:比例|尺寸|格式)?(?:为|是|[:：])?\s*)"
+_TAIL_ZH = r"(?:的)?(?:视频|画面|格式|比例|模式)?"
+_ZH_TOKEN = r"9\s*[:：]\s*16|16\s*[:：]\s*9|竖屏|竖版|横屏|横版"
+_ZH_PHRASE = re.compile(rf"{_LEAD_ZH}(?:{_ZH_TOKEN}){_TAIL_ZH}", re.IGNORECASE)
+_EN_WORD = r"portrait|vertical|landscape|horizontal"
+_EN_TAIL = r"(?:\s+(?:mode|video|orientation|format|aspect(?:\s+ratio)?))"
+_EN_LEAD = r"(?:(?:in|as|with)\s+(?:an?\s+)?(?:aspect\s+ratio\s+)?)"
+# English words only count as ratio phrases with a lead-in or a tail, or alone in their clause,
+# so that "a portrait of my grandmother" keeps its words.
+_EN_PHRASE = re.compile(
+    rf"{_EN_LEAD}(?:{_EN_WORD}){_EN_TAIL}?|(?:{_EN_WORD}){_EN_TAIL}"
+    rf"|(?:(?:aspect\s+)?ratio\s*[:：]?\s*)(?:9\s*[:：]\s*16|16\s*[:：]\s*9)"
+    rf"|(?:(?<=^)|(?<=[,，;；.。!！?？]))\s*(?:{_EN_WORD})\s*(?=$|[,，;；.。!！?？])",
+    re.IGNORECASE,
+)
+_PUNCT = ",，。.;；:：!！?？、 \t\r\n"
+_PUNCT_RUN = re.compile(r"\s*([,，。.;；:：!！?？、])(?:[\s,，。.;；:：!！?？、]*)")
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    prompt: str
+    orientation: Orientation
+
+
+def parse_messages(messages: object) -> PromptSpec:
+    """The prompt in the last user message of an OpenAI `messages` list; InvalidRequest if none."""
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest("`messages` must be a non-empty array.", param="messages")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise InvalidRequest("Each message must be an object with a string `role`.", param=f"messages[{index}]")
+    users = [(i, m) for i, m in enumerate(messages) if m["role"] == "user"]
+    if not users:
+        raise InvalidRequest("`messages` must contain a user message.", param="messages")
+    index, message = users[-1]
+    return parse_prompt(message_text(message.get("content"), f"messages[{index}].content"))
+
+
+def message_text(content: object, param: str) -> str:
+    """The text of a message's `content`: a string, or the text parts of a content-part list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(_part_text(part, f"{param}[{i}]") for i, part in enumerate(content)).strip()
+    raise InvalidRequest("Message content must be a string or an array of content parts.", param=param)
+
+
+def _part_text(part: Any, param: str) -> str:
+    if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+        raise InvalidRequest("Each content part must be an object with a string `type`.", param=param)
+    if part["type"] != "text":
+        return ""
+    if not isinstance(part.get("text"), str):
+        raise InvalidRequest("A text content part needs a string `text`.", param=param)
+    return str(part["text"])
+
+
+def parse_prompt(text: str) -> PromptSpec:
+    orientation = detect_orientation(text)
+    prompt = clean_prompt(text)
+    if not prompt:
+        raise InvalidRequest(
+            "The prompt is empty: describe the video to generate.", param="messages", code="empty_prompt"
+        )
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise InvalidRequest(f"The prompt is longer than {MAX_PROMPT_CHARS} characters.", param="messages")
+    return PromptSpec(prompt, orientation)
+
+
+def detect_orientation(text: str) -> Orientation:
+    """The last orientation the text names (a user who corrects themselves means the later one)."""
+    matches = list(_ORIENTATION_RE.finditer(text))
+    if not matches:
+        return Orientation.PORTRAIT
+    return Orientation.PORTRAIT if matches[-1].group("p") else Orientation.LANDSCAPE
+
+
+def clean_prompt(text: str) -> str:
+    """The text without its ratio phrases and the punctuation they leave dangling."""
+    text = _EN_PHRASE.sub(" ", text)
+    text = _ZH_PHRASE.sub(" ", text)
+    text = _PUNCT_RUN.sub(_keep_first_mark, text)
+    text = re.sub(r"[ \t]{2,}", " ", text)
+    return text.strip(_PUNCT)
+
+
+def _keep_first_mark(match: re.Match[str]) -> str:
+    mark = match.group(1)
+    return mark + " " if mark in ",.;:!?" else mark

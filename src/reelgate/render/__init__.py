@@ -1,0 +1,1 @@
+"""Rendering task state for people: the provider's chat markdown, in Chinese or English."""

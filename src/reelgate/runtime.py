@@ -1,0 +1,120 @@
+"""The running parts of one reelgate process, built and torn down together in the app's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from reelgate.backends.base import Backend
+from reelgate.billing.limits import Limits
+from reelgate.catalog import Catalog
+from reelgate.dispatch.local import LocalDispatcher
+from reelgate.events.local import LocalEventBus
+from reelgate.observability.metrics import Metrics
+from reelgate.settings import Settings
+from reelgate.storage.local import LocalStorage
+from reelgate.store.db import create_engine, migrate
+from reelgate.tasks.service import Policy, TaskService
+from reelgate.workers import retention
+from reelgate.workers.recovery import recover
+from reelgate.workers.runner import Worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    catalog: Catalog
+    engine: AsyncEngine
+    bus: LocalEventBus
+    storage: LocalStorage
+    dispatcher: LocalDispatcher
+    tasks: TaskService
+    metrics: Metrics
+
+
+def build_backends(settings: Settings, catalog: Catalog, given: Mapping[str, Backend]) -> dict[str, Backend]:
+    """One backend per name the catalog uses; ValueError for a name nobody provides."""
+    backends = dict(given)
+    for entry in catalog:
+        if entry.backend in backends:
+            continue
+        if entry.backend != "procedural":
+            raise ValueError(f"model {entry.name!r}: unknown backend {entry.backend!r}")
+        from reelgate.backends.procedural import ProceduralBackend
+
+        backends["procedural"] = ProceduralBackend(preset=settings.x264_preset, font_path=settings.font_path)
+    return backends
+
+
+@asynccontextmanager
+async def open_runtime(
+    settings: Settings, catalog: Catalog, backends: Mapping[str, Backend], metrics: Metrics | None = None
+) -> AsyncIterator[Runtime]:
+    metrics = metrics or Metrics()
+    engine = create_engine(settings.resolved_database_url)
+    await migrate(engine)
+    bus = LocalEventBus()
+    storage = LocalStorage(settings.media_dir)
+    worker = Worker(
+        engine,
+        backends,
+        storage,
+        bus,
+        work_dir=settings.work_dir,
+        worker_id=f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}",
+        heartbeat_seconds=settings.lease_seconds / 3,
+        refund_on_failure=not settings.charge_on_failure,
+        metrics=metrics,
+    )
+    dispatcher = LocalDispatcher(worker.run, settings.worker_slots)
+    policy = Policy(
+        limits=Limits(rpm=settings.rpm_limit, concurrency=settings.concurrency_limit),
+        resend_protection=settings.resend_protection,
+        retention=timedelta(days=settings.retention_days) if settings.retention_days else None,
+    )
+    tasks = TaskService(engine, dispatcher, bus, policy, metrics)
+    runtime = Runtime(settings, catalog, engine, bus, storage, dispatcher, tasks, metrics)
+    await dispatcher.start()
+    sweepers = [asyncio.create_task(_sweep(runtime), name="reelgate-recovery")]
+    if settings.retention_days:
+        expiry = retention.sweep_forever(engine, storage, settings.retention_sweep_seconds)
+        sweepers.append(asyncio.create_task(expiry, name="reelgate-retention"))
+    try:
+        yield runtime
+    finally:
+        for sweeper in sweepers:
+            sweeper.cancel()
+        await asyncio.gather(*sweepers, return_exceptions=True)
+        await dispatcher.stop()
+        await engine.dispose()
+
+
+async def _sweep(runtime: Runtime) -> None:
+    """Recover tasks of dead workers at start and every half lease, and dispatch what is queued."""
+    settings = runtime.settings
+    while True:
+        try:
+            queued = await recover(
+                runtime.engine,
+                runtime.bus,
+                lease_seconds=settings.lease_seconds,
+                max_attempts=settings.max_attempts,
+                refund=not settings.charge_on_failure,
+                metrics=runtime.metrics,
+            )
+            for task_id in queued:
+                runtime.dispatcher.submit(task_id)
+        except Exception:
+            log.exception("recovery sweep failed; trying again")
+        await asyncio.sleep(settings.lease_seconds / 2)

@@ -1,0 +1,109 @@
+"""Typed settings: `REELGATE_*` environment variables over an optional `reelgate.toml`.
+
+The TOML file is `./reelgate.toml` unless `REELGATE_CONFIG` names another. Environment variables win
+over the file, and explicit constructor arguments win over both. Model catalog overrides live in the
+file's `[models."name"]` tables (see `catalog.py`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def config_file() -> Path:
+    return Path(os.environ.get("REELGATE_CONFIG", "reelgate.toml"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REELGATE_", extra="forbid")
+
+    data_dir: Path = Path("reelgate-data")
+    #: SQLAlchemy URL; empty means the SQLite file `{data_dir}/reelgate.db`.
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    #: Base of the links put into chat replies; empty means the request's own base URL.
+    public_url: str = ""
+    locale: Literal["zh", "en"] = "zh"
+    #: How many tasks the embedded worker pool renders at once.
+    worker_slots: int = Field(1, ge=1, le=64)
+    #: The longest silence a chat stream allows itself before it sends keep-alive content.
+    keepalive_seconds: float = Field(8.0, gt=0, le=10)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    #: How often a task found `in_progress` after a crash is started again before it is failed.
+    max_attempts: int = Field(2, ge=1, le=10)
+    #: A task whose worker has not been heard from for this long is taken to belong to a dead process.
+    lease_seconds: float = Field(30.0, ge=1)
+    #: Default per-key limits (0 = none); a key's own limits win.
+    rpm_limit: int = Field(0, ge=0)
+    concurrency_limit: int = Field(0, ge=0)
+    #: An identical request (same key, model, messages) while its task runs joins that task.
+    resend_protection: bool = True
+    #: Days a video's files are kept, counted from when its task was accepted; 0 keeps them forever.
+    retention_days: float = Field(0, ge=0)
+    #: How often expired files are looked for and deleted (only while `retention_days` is set).
+    retention_sweep_seconds: float = Field(3600, gt=0)
+    #: `json` writes one JSON object per log line (ts, level, logger, message, task_id, key_id).
+    log_format: Literal["json", "text"] = "text"
+    #: The provider's rule: a failed task stays charged. False refunds each failed task once.
+    charge_on_failure: bool = True
+    #: Bearer token of the `/admin` API; empty (the default) leaves the admin API unmounted.
+    admin_token: SecretStr = SecretStr("")
+    x264_preset: str = "veryfast"
+    font_path: Path | None = None
+    #: Catalog overrides: `{"model-name": {"seconds": 15, "price": "1.0", ...}}`.
+    models: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("admin_token")
+    @classmethod
+    def _no_weak_admin_token(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value()
+        if token and (len(token) < 16 or token.strip() != token):
+            raise ValueError("the admin token must be at least 16 characters, without surrounding spaces")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
+        return (init_settings, env_settings, toml)
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.data_dir / "work"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The URL with an async driver: `postgresql://` becomes `postgresql+asyncpg://`."""
+        url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'reelgate.db'}"
+        for plain in ("postgresql://", "postgres://"):
+            if url.startswith(plain):
+                return "postgresql+asyncpg://" + url.removeprefix(plain)
+        if url.startswith("sqlite://"):
+            return "sqlite+aiosqlite://" + url.removeprefix("sqlite://")
+        return url

@@ -1,0 +1,1 @@
+"""The relational store: engine, tables and migrations. SQLite by default, PostgreSQL by URL."""

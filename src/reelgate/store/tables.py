@@ -1,0 +1,122 @@
+"""SQL tables. Domain records live in `tasks/models.py` and `billing/`; wire shapes in `api/schemas.py`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    false,
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False, server_default=""),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("hint", String(16), nullable=False),
+    Column("balance", BigInteger, nullable=False, server_default="0"),
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime),
+    #: JSON list of model names this key may use; NULL means every model.
+    Column("allowed_models", Text),
+    #: Per-key limits; NULL means the server's defaults.
+    Column("rpm_limit", Integer),
+    Column("concurrency_limit", Integer),
+    Column("deleted", Boolean, nullable=False, server_default=false()),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("key_id", String(40), ForeignKey("api_keys.id"), nullable=False, index=True),
+    Column("model", String(200), nullable=False),
+    Column("backend", String(64), nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("progress", Integer, nullable=False, server_default="0"),
+    Column("prompt", Text, nullable=False),
+    Column("orientation", String(16), nullable=False),
+    Column("seconds", Integer, nullable=False),
+    Column("size", String(16), nullable=False),
+    Column("fps", Integer, nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("price", BigInteger, nullable=False),
+    Column("share_id", String(40), unique=True),
+    #: Storage keys; indexed so that a request for a file finds its task (an expired file answers 410).
+    Column("video_file", String(100), index=True),
+    Column("thumbnail_file", String(100), index=True),
+    Column("error_code", String(64)),
+    Column("error_message", Text),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("worker_id", String(64)),
+    Column("heartbeat_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("started_at", UtcDateTime),
+    Column("completed_at", UtcDateTime),
+    #: SHA-256 of (key, model, normalised messages): an identical re-send attaches to a running task.
+    Column("request_hash", String(64), index=True),
+    #: When the files may be deleted (retention); NULL keeps them forever.
+    Column("expires_at", UtcDateTime, index=True),
+    Column("files_expired", Boolean, nullable=False, server_default=false()),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key_id", String(40), ForeignKey("api_keys.id"), primary_key=True),
+    Column("idempotency_key", String(255), primary_key=True),
+    Column("task_id", String(40), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key_id", String(40), ForeignKey("api_keys.id"), nullable=False, index=True),
+    Column("task_id", String(40)),
+    Column("kind", String(16), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("balance_after", BigInteger, nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("created_at", UtcDateTime, nullable=False),
+    # A task is charged (or refunded) at most once, whatever retries or races happen.
+    UniqueConstraint("task_id", "kind", name="uq_ledger_task_kind"),
+)

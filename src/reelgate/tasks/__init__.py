@@ -1,0 +1,1 @@
+"""Durable video tasks: the one row that every view reads."""

@@ -1,0 +1,154 @@
+"""SQL for tasks. Status changes go through `apply`, which enforces `lifecycle`'s transitions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import false, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from reelgate.store.paging import Page, PageRequest, fetch_page
+from reelgate.store.tables import tasks
+from reelgate.tasks import lifecycle
+from reelgate.tasks.lifecycle import Transition
+from reelgate.tasks.models import Task, TaskError, TaskStatus
+
+
+async def insert_task(conn: AsyncConnection, task: Task, request_hash: str | None = None) -> None:
+    values = {k: v for k, v in task.__dict__.items() if k != "error"}
+    values["request_hash"] = request_hash
+    values["status"] = task.status.value
+    values["orientation"] = task.orientation.value
+    await conn.execute(insert(tasks).values(values))
+
+
+async def get_task(conn: AsyncConnection, task_id: str) -> Task | None:
+    row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).one_or_none()
+    return Task.from_row(row) if row else None
+
+
+async def apply(conn: AsyncConnection, task_id: str, transition: Transition, *extra: Any, **values: Any) -> Task | None:
+    """Make `transition` if the task is in one of its source states; the updated task, or None.
+
+    `extra` holds further WHERE clauses (e.g. "the heartbeat is still stale").
+    """
+    result = await conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id, tasks.c.status.in_([s.value for s in transition.sources]), *extra)
+        .values(status=transition.target.value, **values)
+        .returning(*tasks.c)
+    )
+    row = result.one_or_none()
+    return Task.from_row(row) if row else None
+
+
+async def claim(conn: AsyncConnection, task_id: str, worker_id: str, now: datetime) -> Task | None:
+    return await apply(
+        conn,
+        task_id,
+        lifecycle.CLAIM,
+        attempts=tasks.c.attempts + 1,
+        worker_id=worker_id,
+        started_at=now,
+        heartbeat_at=now,
+        progress=0,
+    )
+
+
+async def set_progress(conn: AsyncConnection, task_id: str, progress: int, now: datetime) -> Task | None:
+    """Record progress (never lower than what is stored) and refresh the heartbeat."""
+    return await apply(
+        conn,
+        task_id,
+        lifecycle.PROGRESS,
+        tasks.c.progress <= progress,
+        progress=progress,
+        heartbeat_at=now,
+    )
+
+
+async def heartbeat(conn: AsyncConnection, task_id: str, now: datetime) -> None:
+    await conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id, tasks.c.status == TaskStatus.IN_PROGRESS.value)
+        .values(heartbeat_at=now)
+    )
+
+
+async def complete(
+    conn: AsyncConnection, task_id: str, *, share_id: str, video_file: str, thumbnail_file: str, now: datetime
+) -> Task | None:
+    return await apply(
+        conn,
+        task_id,
+        lifecycle.COMPLETE,
+        progress=100,
+        share_id=share_id,
+        video_file=video_file,
+        thumbnail_file=thumbnail_file,
+        completed_at=now,
+    )
+
+
+async def fail(conn: AsyncConnection, task_id: str, error: TaskError, now: datetime) -> Task | None:
+    return await apply(
+        conn, task_id, lifecycle.FAIL, error_code=error.code, error_message=error.message, completed_at=now
+    )
+
+
+async def requeue(conn: AsyncConnection, task_id: str, *, stale_before: datetime | None = None) -> Task | None:
+    """Put an in-progress task back in the queue; with `stale_before`, only if its heartbeat is older."""
+    guard = [tasks.c.heartbeat_at < stale_before] if stale_before else []
+    return await apply(conn, task_id, lifecycle.REQUEUE, *guard, worker_id=None, progress=0)
+
+
+async def stale_tasks(conn: AsyncConnection, stale_before: datetime) -> list[Task]:
+    rows = await conn.execute(
+        select(tasks).where(tasks.c.status == TaskStatus.IN_PROGRESS.value, tasks.c.heartbeat_at < stale_before)
+    )
+    return [Task.from_row(row) for row in rows]
+
+
+async def queued_ids(conn: AsyncConnection) -> list[str]:
+    rows = await conn.execute(
+        select(tasks.c.id).where(tasks.c.status == TaskStatus.QUEUED.value).order_by(tasks.c.created_at)
+    )
+    return [row.id for row in rows]
+
+
+async def page_for_key(conn: AsyncConnection, key_id: str, page: PageRequest) -> Page[Task]:
+    """A page of the key's tasks, by id (which is creation order)."""
+    return await fetch_page(conn, select(tasks).where(tasks.c.key_id == key_id), tasks.c.id, page, Task.from_row)
+
+
+async def count_with_status(conn: AsyncConnection, status: TaskStatus) -> int:
+    return int(await conn.scalar(select(func.count()).select_from(tasks).where(tasks.c.status == status.value)) or 0)
+
+
+async def expired_tasks(conn: AsyncConnection, now: datetime, limit: int) -> list[Task]:
+    """Completed tasks whose files are past `expires_at` and not yet deleted, soonest expired first."""
+    rows = await conn.execute(
+        select(tasks)
+        .where(
+            tasks.c.status == TaskStatus.COMPLETED.value,
+            tasks.c.files_expired.is_(false()),
+            tasks.c.expires_at <= now,
+        )
+        .order_by(tasks.c.expires_at)
+        .limit(limit)
+    )
+    return [Task.from_row(row) for row in rows]
+
+
+async def expire_files(conn: AsyncConnection, task_id: str) -> Task | None:
+    """Mark a completed task's files deleted; None if it is not completed or was marked already."""
+    return await apply(conn, task_id, lifecycle.EXPIRE_FILES, tasks.c.files_expired.is_(false()), files_expired=True)
+
+
+async def task_for_file(conn: AsyncConnection, key: str) -> Task | None:
+    """The task whose video or thumbnail is stored under `key`."""
+    row = (
+        await conn.execute(select(tasks).where(or_(tasks.c.video_file == key, tasks.c.thumbnail_file == key)))
+    ).first()
+    return Task.from_row(row) if row else None

@@ -1,0 +1,25 @@
+"""Ending a task as failed, with its money settled in the same transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from reelgate.billing import ledger
+from reelgate.tasks import repository as repo
+from reelgate.tasks.models import Task, TaskError
+
+
+async def fail_task(
+    conn: AsyncConnection, task_id: str, error: TaskError, now: datetime, *, refund: bool
+) -> Task | None:
+    """Fail the task and, under the refund policy, give its charge back: both happen or neither.
+
+    Only the caller whose conditional update moved the task to `failed` refunds, so retries,
+    restarts and racing processes cannot refund twice; the ledger's unique (task, kind) is a second guard.
+    """
+    task = await repo.fail(conn, task_id, error, now)
+    if task is not None and refund:
+        await ledger.refund(conn, task.key_id, task.price, task.id)
+    return task

@@ -1,0 +1,1 @@
+"""Workers run tasks: claim, generate on a backend, store the files, finish."""

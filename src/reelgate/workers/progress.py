@@ -1,0 +1,55 @@
+"""Carries a backend's progress (from any thread) to the task row, coalesced, with heartbeats."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+
+class ProgressReporter:
+    """Thread-safe `on_progress` callback that writes at most one update at a time.
+
+    Backend progress 0..100 becomes task progress 0..99: the last point is reached only when the
+    files are stored and the task is completed.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[int], Awaitable[object]],
+        heartbeat: Callable[[], Awaitable[object]],
+        heartbeat_seconds: float,
+    ) -> None:
+        self._write = write
+        self._heartbeat = heartbeat
+        self._interval = heartbeat_seconds
+        self._loop = asyncio.get_running_loop()
+        self._latest = 0
+        self._written = 0
+        self._changed = asyncio.Event()
+
+    def __call__(self, percent: int) -> None:
+        self._loop.call_soon_threadsafe(self._update, min(99, max(0, int(percent))))
+
+    def _update(self, percent: int) -> None:
+        if percent > self._latest:
+            self._latest = percent
+            self._changed.set()
+
+    async def run(self) -> None:
+        """Write changes as they come and heartbeat in quiet spells; runs until cancelled."""
+        while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+            # arrives as the event is set, and this loop would then never stop.
+            try:
+                async with asyncio.timeout(self._interval):
+                    await self._changed.wait()
+            except TimeoutError:
+                await self._heartbeat()
+                continue
+            self._changed.clear()
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self._latest > self._written:
+            self._written = self._latest
+            await self._write(self._written)

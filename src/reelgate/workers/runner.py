@@ -1,0 +1,188 @@
+"""Runs one task: claim -> generate -> store -> finish, each step leaving the row consistent.
+
+A crash at any point leaves the task `queued` or `in_progress` with a heartbeat that goes stale;
+`workers/recovery.py` then restarts or fails it. Finishing is one UPDATE run under `asyncio.shield`,
+so cancelling the worker never leaves a task half-finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from reelgate.backends.base import Backend, GeneratedVideo, VideoSpec
+from reelgate.errors import GenerationError
+from reelgate.events.base import EventBus
+from reelgate.ids import new_share_id
+from reelgate.observability.logging import log_context
+from reelgate.observability.metrics import Metrics
+from reelgate.storage.base import Storage
+from reelgate.tasks import repository as repo
+from reelgate.tasks.models import Task, TaskError
+from reelgate.tasks.settle import fail_task
+from reelgate.workers.progress import ProgressReporter
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ERROR = TaskError("internal_error", "The video could not be generated because of an internal error.")
+
+
+@dataclass(frozen=True)
+class StoredFiles:
+    video: str
+    thumbnail: str
+
+
+class Worker:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        backends: Mapping[str, Backend],
+        storage: Storage,
+        bus: EventBus,
+        *,
+        work_dir: Path,
+        worker_id: str,
+        heartbeat_seconds: float,
+        refund_on_failure: bool = False,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._engine = engine
+        self._backends = backends
+        self._storage = storage
+        self._bus = bus
+        self._work_dir = work_dir
+        self._worker_id = worker_id
+        self._heartbeat_seconds = heartbeat_seconds
+        self._refund_on_failure = refund_on_failure
+        self._metrics = metrics or Metrics()
+
+    async def run(self, task_id: str) -> None:
+        task = await self._write(lambda conn, now: repo.claim(conn, task_id, self._worker_id, now))
+        if task is None:
+            return  # another worker has it, or it already ended
+        with log_context(task_id=task.id, key_id=task.key_id):
+            await self._run_claimed(task)
+
+    async def _run_claimed(self, task: Task) -> None:
+        log.info("task %s: started on %s (attempt %d)", task.id, task.backend, task.attempts)
+        try:
+            files = await self._produce(task)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._write(lambda conn, _now: repo.requeue(conn, task.id)))
+            raise
+        except GenerationError as exc:
+            await self._fail(task, TaskError(exc.code or "generation_failed", exc.message))
+        except Exception:
+            log.exception("task %s: generation crashed", task.id)
+            await self._fail(task, INTERNAL_ERROR)
+        else:
+            await asyncio.shield(self._complete(task, files))
+
+    async def _produce(self, task: Task) -> StoredFiles:
+        backend = self._backends.get(task.backend)
+        if backend is None:
+            raise GenerationError(f"The backend `{task.backend}` is not configured on this server.")
+        async with self._workdir(task) as workdir, self._reporting(task) as reporter:
+            with self._metrics.generating(task.backend):
+                generated = await backend.generate(_spec(task), workdir, reporter)
+            await reporter.flush()
+            return await self._store(generated, workdir)
+
+    async def _store(self, generated: GeneratedVideo, workdir: Path) -> StoredFiles:
+        from reelgate.media.encode import make_thumbnail  # PyAV loads only in processes that render
+        from reelgate.media.probe import probe
+
+        try:
+            await asyncio.to_thread(probe, generated.video)
+        except Exception as exc:
+            raise GenerationError("The backend returned a file that is not a playable video.") from exc
+        thumbnail = generated.thumbnail
+        if thumbnail is None:
+            thumbnail = workdir / "thumbnail.webp"
+            await asyncio.to_thread(make_thumbnail, generated.video, thumbnail)
+        video_key = await self._storage.put(generated.video, "mp4")
+        return StoredFiles(video_key, await self._storage.put(thumbnail, "webp"))
+
+    async def _complete(self, task: Task, files: StoredFiles) -> None:
+        share_id = new_share_id()
+        completed = await self._write(
+            lambda conn, now: repo.complete(
+                conn,
+                task.id,
+                share_id=share_id,
+                video_file=files.video,
+                thumbnail_file=files.thumbnail,
+                now=now,
+            )
+        )
+        if completed is not None:
+            self._metrics.task_ended(completed)
+        log.info("task %s: completed", task.id)
+
+    async def _fail(self, task: Task, error: TaskError) -> None:
+        await asyncio.shield(self._record_failure(task, error))
+
+    async def _record_failure(self, task: Task, error: TaskError) -> None:
+        refund = self._refund_on_failure
+        failed = await self._write(lambda conn, now: fail_task(conn, task.id, error, now, refund=refund))
+        if failed is not None:
+            self._metrics.task_ended(failed, refunded=refund)
+        log.info("task %s: failed: %s", task.id, error.message)
+
+    async def _write(self, change: Callable[..., Awaitable[Task | None]]) -> Task | None:
+        """Run one change in its own transaction and publish the task it returns."""
+        async with self._engine.begin() as conn:
+            task = await change(conn, datetime.now(UTC))
+        if task is not None:
+            self._bus.publish(task)
+        return task
+
+    @asynccontextmanager
+    async def _reporting(self, task: Task) -> AsyncIterator[ProgressReporter]:
+        reporter = ProgressReporter(
+            write=lambda percent: self._write(lambda conn, now: repo.set_progress(conn, task.id, percent, now)),
+            heartbeat=lambda: self._beat(task.id),
+            heartbeat_seconds=self._heartbeat_seconds,
+        )
+        runner = asyncio.create_task(reporter.run())
+        try:
+            yield reporter
+        finally:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+
+    async def _beat(self, task_id: str) -> None:
+        async with self._engine.begin() as conn:
+            await repo.heartbeat(conn, task_id, datetime.now(UTC))
+
+    @asynccontextmanager
+    async def _workdir(self, task: Task) -> AsyncIterator[Path]:
+        path = self._work_dir / task.id
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        try:
+            yield path
+        finally:
+            await asyncio.to_thread(shutil.rmtree, path, True)
+
+
+def _spec(task: Task) -> VideoSpec:
+    return VideoSpec(
+        prompt=task.prompt,
+        orientation=task.orientation,
+        seconds=task.seconds,
+        width=task.width,
+        height=task.height,
+        fps=task.fps,
+        seed=task.seed,
+        model=task.model,
+    )

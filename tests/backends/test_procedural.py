@@ -1,0 +1,146 @@
+"""The procedural renderer makes a real short film: checked by decoding it as a viewer's player would."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from reelgate.backends.base import Orientation, VideoSpec
+from reelgate.backends.procedural import ProceduralBackend
+from reelgate.backends.procedural.backend import RenderCancelled
+from reelgate.backends.procedural.captions import FontFinder, covers
+from reelgate.backends.procedural.film import Film
+from reelgate.backends.procedural.script import clauses, plan
+from reelgate.media.encode import SAMPLE_RATE
+from reelgate.media.probe import probe, read_audio
+
+PROMPT = "中国街头吃西瓜，夕阳下的城市，然后下起了雨"
+
+
+def _spec(prompt: str = PROMPT, *, seconds: int = 6, size: tuple[int, int] = (144, 256), seed: int = 1) -> VideoSpec:
+    orientation = Orientation.PORTRAIT if size[0] < size[1] else Orientation.LANDSCAPE
+    return VideoSpec(prompt, orientation, seconds, size[0], size[1], fps=8, seed=seed, model="m")
+
+
+def _frames(spec: VideoSpec, fonts: FontFinder | None = None) -> np.ndarray:
+    film = Film(spec.prompt, spec.seed, spec.seconds, spec.width, spec.height, spec.fps, fonts or FontFinder())
+    return np.stack(list(film.frames())).astype(np.int16)
+
+
+async def test_renders_an_mp4_of_exact_length_and_size_with_sound(tmp_path: Path) -> None:
+    progress: list[int] = []
+    result = await ProceduralBackend().generate(_spec(), tmp_path, progress.append)
+    info = probe(result.video)
+    assert (info.width, info.height, info.frames) == (144, 256, 48)
+    assert info.duration == pytest.approx(6.0, abs=0.1)
+    assert (info.video_codec, info.pix_fmt, info.audio_codec) == ("h264", "yuv420p", "aac")
+    assert (info.audio_sample_rate, info.audio_channels) == (48_000, 2)
+    assert info.audio_duration == pytest.approx(info.duration, abs=0.1)
+    assert progress == sorted(progress) and progress[-1] == 100 and len(progress) > 10
+    assert result.thumbnail is not None
+    with Image.open(result.thumbnail) as thumb:
+        assert thumb.format == "WEBP" and thumb.size == (144, 256)
+
+
+async def test_landscape_is_landscape(tmp_path: Path) -> None:
+    result = await ProceduralBackend().generate(_spec(size=(256, 144), seconds=3), tmp_path, lambda _: None)
+    info = probe(result.video)
+    assert (info.width, info.height) == (256, 144) and info.duration == pytest.approx(3.0, abs=0.1)
+
+
+def test_shots_come_from_the_prompts_clauses() -> None:
+    assert clauses(PROMPT) == ["中国街头吃西瓜", "夕阳下的城市", "下起了雨"]
+    board = plan(PROMPT, seed=1, seconds=15, fps=24)
+    assert [shot.caption for shot in board.shots] == clauses(PROMPT)
+    assert board.shots[0].start == 0 and board.shots[-1].end == 15 * 24
+    assert all(a.end == b.start for a, b in zip(board.shots, board.shots[1:], strict=False))
+    assert board.shots[0].subject == "melon" and board.shots[2].weather == "rain"
+    assert len(plan("a cat", seed=1, seconds=15, fps=24).shots) >= 3  # one clause still makes several shots
+
+
+def test_every_shot_moves_and_cuts_are_visible() -> None:
+    spec = _spec()
+    frames = _frames(spec)
+    board = plan(spec.prompt, spec.seed, spec.seconds, spec.fps)
+    steps = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))  # steps[i]: change from frame i to i+1
+    for shot in board.shots:
+        assert np.abs(frames[shot.end - 1] - frames[shot.start]).mean() > 3, f"shot {shot.index} is a still"
+    within = np.median(steps)
+    for cut in board.cuts:
+        assert steps[cut - 1] > 4 * within, f"no visible cut at frame {cut}"
+
+
+def test_same_request_same_film_other_prompt_or_seed_other_film() -> None:
+    first = _frames(_spec(seconds=2))
+    assert np.array_equal(first, _frames(_spec(seconds=2)))
+    assert np.abs(first - _frames(_spec("a blue sea under the moon", seconds=2))).mean() > 10
+    assert np.abs(first - _frames(_spec(seconds=2, seed=2))).mean() > 3
+
+
+@pytest.mark.parametrize(
+    ("prompt", "dominant"),
+    [("red red red", 0), ("a green meadow, green trees", 1), ("蓝色的海", 2), ("blue sky", 2)],
+)
+def test_palette_follows_the_prompts_colour_words(prompt: str, dominant: int) -> None:
+    sky = _frames(_spec(prompt, seconds=1))[:, :80].mean(axis=(0, 1, 2))  # the upper third, all frames
+    assert int(np.argmax(sky)) == dominant, sky
+
+
+async def test_soundtrack_accents_land_on_the_cuts(tmp_path: Path) -> None:
+    spec = _spec()
+    result = await ProceduralBackend().generate(spec, tmp_path, lambda _: None)
+    samples, rate = read_audio(result.video)
+    energy = (samples**2).mean(axis=0)
+    board = plan(spec.prompt, spec.seed, spec.seconds, spec.fps)
+
+    def level(start: float, end: float) -> float:
+        return float(energy[int(start * rate) : int(end * rate)].mean())
+
+    for cut in board.cuts:
+        at = cut / spec.fps
+        assert level(at, at + 0.1) > 4 * level(at - 0.25, at - 0.05), f"no accent at {at:.2f} s"
+
+
+def test_captions_need_a_font_with_every_glyph() -> None:
+    bundled = FontFinder(search_system=False)
+    latin = bundled.find("eating watermelon", 20)
+    assert latin is not None and not covers(latin, "中国")
+    assert bundled.find("中国街头吃西瓜", 20) is None  # no CJK font: no caption, never tofu boxes
+
+
+class NoFonts(FontFinder):
+    def find(self, text: str, size: int) -> None:
+        return None
+
+
+def test_caption_is_drawn_when_a_font_can() -> None:
+    spec = _spec("eating watermelon on a street", seconds=2, size=(288, 512))
+    with_caption = _frames(spec, FontFinder(search_system=False))
+    without = _frames(spec, NoFonts())
+    assert np.array_equal(with_caption, _frames(spec, FontFinder(search_system=False)))
+    band = slice(int(512 * 0.6), int(512 * 0.9))
+    assert np.abs(with_caption[-1, band] - without[-1, band]).mean() > 1
+
+
+def test_cjk_caption_with_an_installed_cjk_font() -> None:
+    font = FontFinder().find("中国街头吃西瓜", 24)
+    if font is None:
+        pytest.skip("no CJK-capable font on this machine (install fonts-wqy-microhei or fonts-noto-cjk)")
+    assert covers(font, "中国街头吃西瓜")
+
+
+def test_a_stopped_render_raises_and_leaves_no_video(tmp_path: Path) -> None:
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(RenderCancelled):
+        ProceduralBackend().render(_spec(), tmp_path, lambda _: None, stop)
+    assert not (tmp_path / "video.mp4").exists()
+
+
+def test_audio_is_exactly_as_long_as_the_film() -> None:
+    film = Film(PROMPT, 1, 10, 144, 256, 24, FontFinder(search_system=False))
+    assert film.audio.shape == (10 * SAMPLE_RATE, 2) and np.abs(film.audio).max() <= 1.0
