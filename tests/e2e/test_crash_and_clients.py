@@ -62,6 +62,35 @@ def test_sigkill_mid_render_then_restart(make_server) -> None:  # type: ignore[n
     assert "4" in balances
 
 
+def test_refund_survives_kills_around_the_failure(make_server) -> None:  # type: ignore[no-untyped-def]
+    """Refund policy on, one attempt: the restart fails the task and refunds it; more kills change nothing."""
+    server: Server = make_server(MEDIUM, lease_seconds="2", max_attempts="1", charge_on_failure="false")
+    key = server.create_key("5")
+    with httpx.stream(
+        "POST",
+        f"{server.url}/v1/chat/completions",
+        headers={"Authorization": key},
+        json={"model": "sora-2-hd-15s-chat", "stream": True, "messages": [{"role": "user", "content": "海边的灯塔"}]},
+        timeout=60,
+    ) as response:
+        lines = response.iter_lines()
+        task_id = next(line.split("ID: `")[1].split("`")[0] for line in lines if "ID: `" in line)
+        _wait_for(server, task_id, lambda t: t["status"] == "in_progress" and t["progress"] >= 10)
+        server.kill()
+
+    server.start()
+    task = _wait_for(server, task_id, lambda t: t["status"] == "failed")
+    assert task["error"]["code"] == "worker_lost", task
+    assert _ledger(server, task_id) == [("charge", -1_000_000), ("refund", 1_000_000)]
+
+    for _ in range(2):  # killed again right after the failure, recovery runs again on each start
+        server.kill()
+        server.start()
+        time.sleep(2.5)
+    assert _ledger(server, task_id) == [("charge", -1_000_000), ("refund", 1_000_000)]
+    assert "ok" in server.cli("ledger", "verify").lower()
+
+
 def test_openai_package_stream_and_non_stream(make_server) -> None:  # type: ignore[no-untyped-def]
     server: Server = make_server(SMALL)
     client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=server.create_key("3"), max_retries=0)
