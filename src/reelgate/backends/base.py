@@ -31,6 +31,18 @@ class VideoSpec:
     fps: int
     seed: int
     model: str
+    #: An image the video must open on (image-to-video), already fitted to `width` x `height`; None if none.
+    first_frame: Path | None = None
+    #: The video this one remixes: the spec's `prompt` is then the instruction that changes it.
+    remix_of: RemixSource | None = None
+
+
+@dataclass(frozen=True)
+class RemixSource:
+    """What a backend needs of the parent video to keep what a remix instruction leaves alone."""
+
+    prompt: str
+    seed: int
 
 
 @dataclass(frozen=True)
