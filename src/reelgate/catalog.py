@@ -38,16 +38,58 @@ class ModelEntry:
     price: int  #: micro-credits per call
     created: int = 1759276800  #: 2025-10-01, what `/v1/models` reports
     options: Mapping[str, Any] = field(default_factory=dict)  #: backend-specific settings
+    #: Durations the Videos API may ask for; empty means only `seconds`. Chat always gets `seconds`.
+    seconds_choices: tuple[int, ...] = ()
+    #: Sizes the Videos API may ask for besides the two in `sizes` (e.g. sora-2-pro's 1024x1792).
+    extra_sizes: tuple[Size, ...] = ()
+    #: Micro-credits per second of video, added to `price` (OpenAI prices sora-2 by the second).
+    price_per_second: int = 0
 
     def size_for(self, orientation: Orientation) -> Size:
         return self.sizes[orientation]
 
+    @property
+    def allowed_seconds(self) -> tuple[int, ...]:
+        return self.seconds_choices or (self.seconds,)
+
+    @property
+    def allowed_sizes(self) -> tuple[Size, ...]:
+        return (*self.sizes.values(), *(size for size in self.extra_sizes if size not in self.sizes.values()))
+
+    def price_for(self, seconds: int) -> int:
+        """What one video of `seconds` costs, in micro-credits."""
+        return self.price + self.price_per_second * seconds
+
 
 _HD_SIZES = {Orientation.PORTRAIT: (1024, 1792), Orientation.LANDSCAPE: (1792, 1024)}
+_720P_SIZES = {Orientation.PORTRAIT: (720, 1280), Orientation.LANDSCAPE: (1280, 720)}
 
 BUILTIN = (
     ModelEntry("sora-2-hd-15s-chat", "procedural", 15, _HD_SIZES, 24, parse_credits("1")),
     ModelEntry("sora-2-hd-10s-chat", "procedural", 10, _HD_SIZES, 24, parse_credits("0.8")),
+    # OpenAI's Videos API models and rules: seconds "4" | "8" | "12" (default 4), 720p by default,
+    # 1024p for sora-2-pro only, priced per second.
+    ModelEntry(
+        "sora-2",
+        "procedural",
+        4,
+        _720P_SIZES,
+        24,
+        0,
+        seconds_choices=(4, 8, 12),
+        price_per_second=parse_credits("0.1"),
+    ),
+    ModelEntry(
+        "sora-2-pro",
+        "procedural",
+        4,
+        _720P_SIZES,
+        24,
+        0,
+        seconds_choices=(4, 8, 12),
+        extra_sizes=tuple(_HD_SIZES.values()),
+        price_per_second=parse_credits("0.3"),
+    ),
 )
 
 
@@ -78,7 +120,19 @@ class Catalog:
         return name in self._entries
 
 
-_KNOWN_KEYS = {"enabled", "backend", "seconds", "fps", "price", "portrait", "landscape", "options"}
+_KNOWN_KEYS = {
+    "enabled",
+    "backend",
+    "seconds",
+    "fps",
+    "price",
+    "portrait",
+    "landscape",
+    "options",
+    "seconds_choices",
+    "extra_sizes",
+    "price_per_second",
+}
 
 
 def _apply(base: ModelEntry | None, name: str, override: Mapping[str, Any]) -> ModelEntry:
@@ -98,7 +152,21 @@ def _apply(base: ModelEntry | None, name: str, override: Mapping[str, Any]) -> M
         price=parse_credits(override["price"]) if "price" in override else entry.price,
         sizes=sizes,
         options={**entry.options, **override.get("options", {})},
+        seconds_choices=tuple(
+            _positive_int(name, "seconds_choices", value)
+            for value in override.get("seconds_choices", entry.seconds_choices)
+        ),
+        extra_sizes=(
+            tuple(parse_size(value) for value in override["extra_sizes"])
+            if "extra_sizes" in override
+            else entry.extra_sizes
+        ),
+        price_per_second=(
+            parse_credits(override["price_per_second"]) if "price_per_second" in override else entry.price_per_second
+        ),
     )
+    if changed.seconds_choices and changed.seconds not in changed.seconds_choices:
+        raise ValueError(f"model {name!r}: seconds {changed.seconds} is not among seconds_choices")
     return changed
 
 

@@ -39,10 +39,15 @@ _PUNCT = ",，。.;；:：!！?？、 \t\r\n"
 _PUNCT_RUN = re.compile(r"\s*([,，。.;；:：!！?？、])(?:[\s,，。.;；:：!！?？、]*)")
 
 
+_TASK_ID_LINE = re.compile(r"ID: `(task_[0-9a-z]{26})`")
+
+
 @dataclass(frozen=True)
 class PromptSpec:
     prompt: str
     orientation: Orientation
+    #: Whether the text named the orientation; when not, `orientation` is the default (portrait).
+    explicit_orientation: bool = False
 
 
 def parse_messages(messages: object) -> PromptSpec:
@@ -57,6 +62,53 @@ def parse_messages(messages: object) -> PromptSpec:
         raise InvalidRequest("`messages` must contain a user message.", param="messages")
     index, message = users[-1]
     return parse_prompt(message_text(message.get("content"), f"messages[{index}].content"))
+
+
+def last_user_images(messages: list[Any]) -> list[str]:
+    """The image URLs (http(s) or data URIs) of the last user message's `image_url` parts.
+
+    Call after `parse_messages`, which has checked the messages' shape.
+    """
+    user = [m for m in messages if m["role"] == "user"][-1]
+    content = user.get("content")
+    if not isinstance(content, list):
+        return []
+    urls = []
+    for index, part in enumerate(content):
+        if part["type"] != "image_url":
+            continue
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else image
+        if not isinstance(url, str) or not url:
+            raise InvalidRequest(
+                "An image_url content part needs `image_url.url`, an http(s) URL or a data URI.",
+                param=f"messages[{messages.index(user)}].content[{index}]",
+            )
+        urls.append(url)
+    return urls
+
+
+def continued_task_id(messages: list[Any]) -> str | None:
+    """The task of the latest assistant reply that carries a task ID line, if any ("连续修改").
+
+    A conversation that goes on after a video reply asks to change that video: the last user message
+    is then a remix instruction.
+    """
+    for message in reversed(messages):
+        if message["role"] != "assistant":
+            continue
+        content = message.get("content")
+        text = content if isinstance(content, str) else _joined_text(content)
+        found = _TASK_ID_LINE.findall(text)
+        if found:
+            return str(found[-1])
+    return None
+
+
+def _joined_text(content: object) -> str:
+    if not isinstance(content, list):
+        return ""
+    return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
 
 
 def message_text(content: object, param: str) -> str:
@@ -80,6 +132,7 @@ def _part_text(part: Any, param: str) -> str:
 
 def parse_prompt(text: str) -> PromptSpec:
     orientation = detect_orientation(text)
+    explicit = _ORIENTATION_RE.search(text) is not None
     prompt = clean_prompt(text)
     if not prompt:
         raise InvalidRequest(
@@ -87,7 +140,7 @@ def parse_prompt(text: str) -> PromptSpec:
         )
     if len(prompt) > MAX_PROMPT_CHARS:
         raise InvalidRequest(f"The prompt is longer than {MAX_PROMPT_CHARS} characters.", param="messages")
-    return PromptSpec(prompt, orientation)
+    return PromptSpec(prompt, orientation, explicit)
 
 
 def detect_orientation(text: str) -> Orientation:

@@ -83,7 +83,7 @@ async def open_runtime(
         resend_protection=settings.resend_protection,
         retention=timedelta(days=settings.retention_days) if settings.retention_days else None,
     )
-    tasks = TaskService(engine, dispatcher, bus, policy, metrics)
+    tasks = TaskService(engine, dispatcher, bus, policy, metrics, storage)
     runtime = Runtime(settings, catalog, engine, bus, storage, dispatcher, tasks, metrics)
     await dispatcher.start()
     sweepers = [asyncio.create_task(_sweep(runtime), name="reelgate-recovery")]

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     charge_on_failure: bool = True
     #: Bearer token of the `/admin` API; empty (the default) leaves the admin API unmounted.
     admin_token: SecretStr = SecretStr("")
+    #: Largest reference image accepted (upload, data URI or fetched URL), in bytes.
+    image_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    #: Total time allowed to fetch a reference image URL, redirects included.
+    image_fetch_timeout: float = Field(10.0, gt=0, le=120)
+    #: Private hosts or CIDRs reference image URLs may reach (e.g. `["10.1.2.0/24", "images.internal"]`);
+    #: everything private, loopback, link-local or multicast is refused otherwise.
+    image_fetch_allow: list[str] = Field(default_factory=list)
     x264_preset: str = "veryfast"
     font_path: Path | None = None
     #: Catalog overrides: `{"model-name": {"seconds": 15, "price": "1.0", ...}}`.

@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 from fastapi import Request
+from starlette.datastructures import FormData
+from starlette.formparsers import MultiPartException
 
 from reelgate.errors import InvalidRequest, RequestTooLarge
 
@@ -22,6 +24,16 @@ async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
     return value
+
+
+async def read_form(request: Request, max_bytes: int) -> FormData:
+    """A multipart or url-encoded form, read under the size limit; one file at most."""
+    # Starlette's form parser reads `request.stream()`, which replays a body already read.
+    request._body = await _read_limited(request, max_bytes)
+    try:
+        return await request.form(max_files=1, max_fields=20)
+    except (MultiPartException, ValueError) as exc:
+        raise InvalidRequest(f"We could not parse the form body of your request: {exc}", code="invalid_form") from exc
 
 
 async def _read_limited(request: Request, max_bytes: int) -> bytes:

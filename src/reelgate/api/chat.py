@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from typing import Annotated
+from dataclasses import replace
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -16,11 +17,12 @@ from reelgate.api.body import read_json_object
 from reelgate.api.deps import base_url, runtime
 from reelgate.api.errors import invalid_from_validation
 from reelgate.api.middleware import RATE_STATE
+from reelgate.api.references import reference_image
 from reelgate.api.schemas import ChatCompletion, ChatCompletionRequest, Choice, Message
 from reelgate.api.sse import CompletionMeta, chat_chunks, usage_for
 from reelgate.billing.keys import ApiKey
 from reelgate.observability.logging import bind
-from reelgate.prompt import parse_messages
+from reelgate.prompt import continued_task_id, last_user_images, parse_messages
 from reelgate.render.chat_markdown import EN, ZH, ChatMarkdown, Links, Wording
 from reelgate.tasks.dedupe import check_idempotency_key, request_hash
 from reelgate.tasks.models import Task
@@ -40,6 +42,11 @@ async def create_chat_completion(
     entry = rt.catalog.get(params.model)
     check_model_access(key, entry.name)
     spec = parse_messages(params.messages)
+    parent = await _continued(rt.tasks, key, params.messages)
+    if parent is not None and not spec.explicit_orientation:
+        spec = replace(spec, orientation=parent.orientation)
+    images = last_user_images(params.messages)
+    reference = await reference_image(images[0], rt.settings, "messages") if images else None
     admission = await rt.tasks.submit(
         Submission(
             key,
@@ -47,6 +54,8 @@ async def create_chat_completion(
             spec,
             request_hash=request_hash(key.id, entry.name, params.messages),
             idempotency_key=check_idempotency_key(request.headers.get("idempotency-key")),
+            remix_of=parent,
+            reference=reference,
         )
     )
     if admission.rate is not None:
@@ -61,6 +70,12 @@ async def create_chat_completion(
         return StreamingResponse(rt.metrics.track_stream(body), media_type="text/event-stream", headers=SSE_HEADERS)
     content = "".join([piece async for piece in markdown_pieces(rt.tasks, task, markdown, None)])
     return JSONResponse(_completion(meta, content, spec.prompt).model_dump())
+
+
+async def _continued(tasks: TaskService, key: ApiKey, messages: list[Any]) -> Task | None:
+    """The video an ongoing conversation changes (its earlier reply's task), checked for remixing."""
+    task_id = continued_task_id(messages)
+    return await tasks.remix_parent(key, task_id, param="messages") if task_id else None
 
 
 def _parse(body: dict[str, object]) -> ChatCompletionRequest:

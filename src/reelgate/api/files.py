@@ -17,16 +17,18 @@ from reelgate.tasks.service import TaskService
 router = APIRouter()
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+#: Only videos and their thumbnails are public; reference images and spritesheets are served to their key.
+PUBLIC = ("mp4", "webp")
 
 
 @router.api_route("/cdn/{day}/{name}", methods=["GET", "HEAD"])
 async def serve_file(day: str, name: str, request: Request) -> FileResponse:
     key = f"{day}/{name}"
     rt = runtime(request)
-    path = rt.storage.local_path(key)
+    extension = name.rsplit(".", 1)[-1]
+    path = rt.storage.local_path(key) if extension in PUBLIC else None
     if path is None:
         raise await _missing(rt.tasks, key)
-    extension = name.rsplit(".", 1)[-1]
     return FileResponse(path, media_type=CONTENT_TYPES[extension], headers={"Cache-Control": IMMUTABLE})
 
 

@@ -87,7 +87,15 @@ class ChatMarkdown:
 
     def header(self, task: Task) -> list[str]:
         """The JSON block and the ID lines: sent before any generation work."""
-        block = {"prompt": task.prompt, "orientation": task.orientation.value, "duration": task.seconds}
+        block: dict[str, object] = {
+            "prompt": task.prompt,
+            "orientation": task.orientation.value,
+            "duration": task.seconds,
+        }
+        if task.remixed_from:
+            block["remix_of"] = task.remixed_from
+        if task.input_image:
+            block["image"] = True
         w, tid = self.wording, task.id
         return [
             f"```json\n{json.dumps(block, ensure_ascii=False, indent=2)}\n```\n\n",

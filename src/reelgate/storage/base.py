@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Protocol
 
 #: A stored file's key: the day it was stored, and a random name. Nothing else is ever served.
-KEY_RE = re.compile(r"^(?P<day>\d{8})/(?P<name>[0-9a-f]{32})\.(?P<ext>mp4|webp)$")
+KEY_RE = re.compile(r"^(?P<day>\d{8})/(?P<name>[0-9a-f]{32})\.(?P<ext>mp4|webp|png|jpg)$")
 
-CONTENT_TYPES = {"mp4": "video/mp4", "webp": "image/webp"}
+CONTENT_TYPES = {"mp4": "video/mp4", "webp": "image/webp", "png": "image/png", "jpg": "image/jpeg"}
 
 
 def is_valid_key(key: str) -> bool:

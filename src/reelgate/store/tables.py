@@ -95,6 +95,14 @@ tasks = Table(
     #: When the files may be deleted (retention); NULL keeps them forever.
     Column("expires_at", UtcDateTime, index=True),
     Column("files_expired", Boolean, nullable=False, server_default=false()),
+    #: The task this one remixes (`POST /v1/videos/{id}/remix`, or a chat conversation going on).
+    Column("remixed_from", String(40)),
+    #: Storage key of the reference image (image-to-video), fitted to `size`.
+    Column("input_image", String(100)),
+    #: Storage key of the frame grid, made the first time a client asks for it.
+    Column("spritesheet_file", String(100)),
+    #: Set by `DELETE /v1/videos/{id}`: the task answers 404 everywhere and its files are gone.
+    Column("deleted_at", UtcDateTime),
 )
 
 idempotency_keys = Table(

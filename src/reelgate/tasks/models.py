@@ -52,6 +52,10 @@ class Task:
     error: TaskError | None = None
     expires_at: datetime | None = None
     files_expired: bool = False
+    remixed_from: str | None = None
+    input_image: str | None = None
+    spritesheet_file: str | None = None
+    deleted_at: datetime | None = None
 
     @property
     def width(self) -> int:

@@ -117,9 +117,35 @@ async def queued_ids(conn: AsyncConnection) -> list[str]:
     return [row.id for row in rows]
 
 
-async def page_for_key(conn: AsyncConnection, key_id: str, page: PageRequest) -> Page[Task]:
+async def page_for_key(
+    conn: AsyncConnection, key_id: str, page: PageRequest, *, include_deleted: bool = True
+) -> Page[Task]:
     """A page of the key's tasks, by id (which is creation order)."""
-    return await fetch_page(conn, select(tasks).where(tasks.c.key_id == key_id), tasks.c.id, page, Task.from_row)
+    query = select(tasks).where(tasks.c.key_id == key_id)
+    if not include_deleted:
+        query = query.where(tasks.c.deleted_at.is_(None))
+    return await fetch_page(conn, query, tasks.c.id, page, Task.from_row)
+
+
+async def mark_deleted(conn: AsyncConnection, task_id: str, now: datetime) -> Task | None:
+    """Mark a task deleted (once); None if it already was."""
+    row = (
+        await conn.execute(
+            update(tasks)
+            .where(tasks.c.id == task_id, tasks.c.deleted_at.is_(None))
+            .values(deleted_at=now)
+            .returning(*tasks.c)
+        )
+    ).one_or_none()
+    return Task.from_row(row) if row else None
+
+
+async def set_spritesheet(conn: AsyncConnection, task_id: str, key: str) -> bool:
+    """Record the task's spritesheet unless another request recorded one first; whether this one won."""
+    result = await conn.execute(
+        update(tasks).where(tasks.c.id == task_id, tasks.c.spritesheet_file.is_(None)).values(spritesheet_file=key)
+    )
+    return bool(result.rowcount)
 
 
 async def count_with_status(conn: AsyncConnection, status: TaskStatus) -> int:

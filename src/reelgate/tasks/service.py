@@ -5,24 +5,31 @@ It knows nothing of HTTP. Routers call it; workers change tasks through the repo
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import tempfile
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from PIL import Image
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from reelgate.backends.base import Orientation
 from reelgate.billing import ledger
 from reelgate.billing.keys import ApiKey
 from reelgate.billing.limits import Limits, RateState, enforce
-from reelgate.catalog import ModelEntry
+from reelgate.catalog import ModelEntry, Size
 from reelgate.dispatch.base import Dispatcher
-from reelgate.errors import NotFound
+from reelgate.errors import InvalidRequest, NotFound
 from reelgate.events.base import EventBus
 from reelgate.ids import is_task_id, new_task_id
 from reelgate.observability.metrics import Metrics
 from reelgate.prompt import PromptSpec
+from reelgate.storage.base import Storage
+from reelgate.store.paging import Page, PageRequest
 from reelgate.store.tables import api_keys
 from reelgate.tasks import dedupe
 from reelgate.tasks import repository as repo
@@ -37,6 +44,15 @@ class Submission:
     #: `dedupe.request_hash` of the request, for resend protection and Idempotency-Key checks.
     request_hash: str
     idempotency_key: str | None = None
+    #: The Videos API's choices, already checked against the entry; None takes the entry's defaults.
+    seconds: int | None = None
+    size: Size | None = None
+    #: The completed task this one remixes (checked by `remix_parent`).
+    remix_of: Task | None = None
+    #: The reference image the video opens on (image-to-video), any size; fitted here.
+    reference: Image.Image | None = None
+    #: Whether an identical request may join a running task (chat clients re-send; API clients poll).
+    join_running: bool = True
 
 
 @dataclass(frozen=True)
@@ -58,13 +74,20 @@ class Policy:
 
 class TaskService:
     def __init__(
-        self, engine: AsyncEngine, dispatcher: Dispatcher, bus: EventBus, policy: Policy, metrics: Metrics | None = None
+        self,
+        engine: AsyncEngine,
+        dispatcher: Dispatcher,
+        bus: EventBus,
+        policy: Policy,
+        metrics: Metrics | None = None,
+        storage: Storage | None = None,
     ) -> None:
         self._engine = engine
         self._dispatcher = dispatcher
         self._bus = bus
         self.policy = policy
         self._metrics = metrics or Metrics()
+        self._storage = storage
 
     async def submit(self, submission: Submission) -> Admission:
         """Attach to the task this request already made, or charge the key and create one.
@@ -73,19 +96,31 @@ class TaskService:
         one key are admitted one at a time: limits and balance can never be overrun by a race.
         """
         now = datetime.now(UTC)
+        task = self._new_task(submission, now)
+        reference = await self._store_reference(submission.reference, task) if submission.reference else None
+        try:
+            admission = await self._admit(submission, replace(task, input_image=reference), now)
+        except BaseException:
+            await self._forget(reference)
+            raise
+        if admission.attached:
+            await self._forget(reference)
+            return admission
+        self._metrics.task_charged(admission.task)
+        self._dispatcher.submit(admission.task.id)
+        return admission
+
+    async def _admit(self, submission: Submission, task: Task, now: datetime) -> Admission:
         async with self._engine.begin() as conn:
             await _lock_key(conn, submission.key.id)
             existing = await self._existing(conn, submission, now)
             if existing is not None:
                 return Admission(existing, attached=True)
             rate = await enforce(conn, submission.key.id, self.policy.limits.for_key(submission.key), now)
-            task = self._new_task(submission, now)
             await ledger.debit(conn, submission.key.id, task.price, task.id)
             await repo.insert_task(conn, task, submission.request_hash)
             if submission.idempotency_key:
                 await dedupe.remember(conn, submission.key.id, submission.idempotency_key, task.id, now)
-        self._metrics.task_charged(task)
-        self._dispatcher.submit(task.id)
         return Admission(task, attached=False, rate=rate)
 
     async def _existing(self, conn: AsyncConnection, submission: Submission, now: datetime) -> Task | None:
@@ -93,13 +128,14 @@ class TaskService:
             return await dedupe.task_for_idempotency_key(
                 conn, submission.key.id, submission.idempotency_key, submission.request_hash, now
             )
-        if self.policy.resend_protection:
+        if self.policy.resend_protection and submission.join_running:
             return await dedupe.running_task_with_hash(conn, submission.request_hash)
         return None
 
     def _new_task(self, submission: Submission, now: datetime) -> Task:
         entry, spec = submission.entry, submission.spec
-        width, height = entry.size_for(spec.orientation)
+        width, height = submission.size or entry.size_for(spec.orientation)
+        seconds = submission.seconds or entry.seconds
         retention = self.policy.retention
         return Task(
             id=new_task_id(),
@@ -109,24 +145,105 @@ class TaskService:
             status=TaskStatus.QUEUED,
             progress=0,
             prompt=spec.prompt,
-            orientation=spec.orientation,
-            seconds=entry.seconds,
+            orientation=Orientation.PORTRAIT if height > width else Orientation.LANDSCAPE,
+            seconds=seconds,
             size=f"{width}x{height}",
             fps=entry.fps,
             seed=secrets.randbits(31),
-            price=entry.price,
+            price=entry.price_for(seconds),
             created_at=now,
             expires_at=now + retention if retention else None,
+            remixed_from=submission.remix_of.id if submission.remix_of else None,
         )
 
+    async def _store_reference(self, image: Image.Image, task: Task) -> str:
+        """The reference image fitted to the task's size, stored as a lossless PNG; its storage key."""
+        from reelgate.inputs.images import fit_cover, save_reference
+
+        if self._storage is None:
+            raise RuntimeError("this TaskService has no storage for reference images")
+        with tempfile.TemporaryDirectory() as scratch:
+            fitted = await asyncio.to_thread(fit_cover, image, task.width, task.height)
+            path = await asyncio.to_thread(save_reference, fitted, Path(scratch) / "reference.png")
+            return await self._storage.put(path, "png")
+
+    async def _forget(self, key: str | None) -> None:
+        if key is not None and self._storage is not None:
+            await self._storage.delete(key)
+
+    async def remix_parent(self, key: ApiKey, task_id: str, param: str = "video_id") -> Task:
+        """The task `key` may remix: its own, not deleted, completed. InvalidRequest otherwise."""
+        task = await self.find(task_id)
+        if task is None or task.key_id != key.id:
+            raise InvalidRequest(f"Cannot remix '{task_id}': no such video for this API key.", param=param)
+        if task.status is not TaskStatus.COMPLETED:
+            raise InvalidRequest(
+                f"Cannot remix '{task_id}': only completed videos can be remixed, and it is {task.status.value}.",
+                param=param,
+            )
+        return task
+
+    async def find(self, task_id: str) -> Task | None:
+        """The task, or None when there is none or it was deleted."""
+        if not is_task_id(task_id):
+            return None
+        async with self._engine.connect() as conn:
+            task = await repo.get_task(conn, task_id)
+        return task if task is not None and task.deleted_at is None else None
+
     async def get(self, task_id: str) -> Task:
-        task = None
-        if is_task_id(task_id):
-            async with self._engine.connect() as conn:
-                task = await repo.get_task(conn, task_id)
+        task = await self.find(task_id)
         if task is None:
             raise NotFound(f"No task found with id '{task_id}'.", param="id")
         return task
+
+    async def get_for_key(self, key: ApiKey, task_id: str) -> Task:
+        """The key's own task; another key's task is as missing as an unknown one (404)."""
+        task = await self.find(task_id)
+        if task is None or task.key_id != key.id:
+            raise NotFound(f"Video with id '{task_id}' not found.", param="video_id")
+        return task
+
+    async def page_for_key(self, key: ApiKey, page: PageRequest) -> Page[Task]:
+        async with self._engine.connect() as conn:
+            return await repo.page_for_key(conn, key.id, page, include_deleted=False)
+
+    async def spritesheet(self, task: Task) -> str:
+        """The storage key of the completed task's frame grid, made and stored on first request."""
+        from reelgate.media.encode import make_spritesheet
+
+        assert self._storage is not None and task.video_file is not None
+        if task.spritesheet_file and self._storage.local_path(task.spritesheet_file):
+            return task.spritesheet_file
+        video = self._storage.local_path(task.video_file)
+        if video is None:
+            raise NotFound(f"The video file of '{task.id}' is no longer stored.", param="video_id")
+        with tempfile.TemporaryDirectory() as scratch:
+            sheet = await asyncio.to_thread(make_spritesheet, video, Path(scratch) / "spritesheet.jpg")
+            key = await self._storage.put(sheet, "jpg")
+        async with self._engine.begin() as conn:
+            won = await repo.set_spritesheet(conn, task.id, key)
+            current = await repo.get_task(conn, task.id)
+        if won or current is None or current.spritesheet_file is None:
+            return key
+        await self._storage.delete(key)  # another request stored one first
+        return current.spritesheet_file
+
+    async def delete(self, key: ApiKey, task_id: str) -> Task:
+        """Delete a finished video of `key`: the row stays (its ledger names it), the files go."""
+        task = await self.get_for_key(key, task_id)
+        if not task.status.is_final:
+            raise InvalidRequest(
+                f"Video '{task_id}' is still {task.status.value}; it can be deleted once it has completed or failed.",
+                param="video_id",
+            )
+        async with self._engine.begin() as conn:
+            deleted = await repo.mark_deleted(conn, task.id, datetime.now(UTC))
+        if deleted is None:
+            raise NotFound(f"Video with id '{task_id}' not found.", param="video_id")
+        for file_key in (task.video_file, task.thumbnail_file, task.spritesheet_file, task.input_image):
+            await self._forget(file_key)
+        return deleted
 
     async def find_by_file(self, key: str) -> Task | None:
         """The task a stored file belongs to, or None."""

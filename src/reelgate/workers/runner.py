@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reelgate.backends.base import Backend, GeneratedVideo, VideoSpec
+from reelgate.backends.base import Backend, GeneratedVideo, RemixSource, VideoSpec
 from reelgate.errors import GenerationError
 from reelgate.events.base import EventBus
 from reelgate.ids import new_share_id
@@ -31,6 +31,9 @@ from reelgate.tasks.settle import fail_task
 from reelgate.workers.progress import ProgressReporter
 
 log = logging.getLogger(__name__)
+
+#: How far up a chain of remixes the original prompt is looked for.
+MAX_REMIX_DEPTH = 20
 
 INTERNAL_ERROR = TaskError("internal_error", "The video could not be generated because of an internal error.")
 
@@ -92,8 +95,9 @@ class Worker:
         if backend is None:
             raise GenerationError(f"The backend `{task.backend}` is not configured on this server.")
         async with self._workdir(task) as workdir, self._reporting(task) as reporter:
+            spec = await self._spec(task)
             with self._metrics.generating(task.backend):
-                generated = await backend.generate(_spec(task), workdir, reporter)
+                generated = await backend.generate(spec, workdir, reporter)
             await reporter.flush()
             return await self._store(generated, workdir)
 
@@ -174,15 +178,38 @@ class Worker:
         finally:
             await asyncio.to_thread(shutil.rmtree, path, True)
 
+    async def _spec(self, task: Task) -> VideoSpec:
+        first_frame = None
+        if task.input_image:
+            first_frame = self._storage.local_path(task.input_image)
+            if first_frame is None:
+                raise GenerationError("The reference image of this video is missing from storage.")
+        return VideoSpec(
+            prompt=task.prompt,
+            orientation=task.orientation,
+            seconds=task.seconds,
+            width=task.width,
+            height=task.height,
+            fps=task.fps,
+            seed=task.seed,
+            model=task.model,
+            first_frame=first_frame,
+            remix_of=await self._remix_source(task),
+        )
 
-def _spec(task: Task) -> VideoSpec:
-    return VideoSpec(
-        prompt=task.prompt,
-        orientation=task.orientation,
-        seconds=task.seconds,
-        width=task.width,
-        height=task.height,
-        fps=task.fps,
-        seed=task.seed,
-        model=task.model,
-    )
+    async def _remix_source(self, task: Task) -> RemixSource | None:
+        """The original prompt and seed of a remix chain, with every earlier instruction appended."""
+        if task.remixed_from is None:
+            return None
+        chain: list[Task] = []
+        current = task
+        async with self._engine.connect() as conn:
+            while current.remixed_from is not None and len(chain) < MAX_REMIX_DEPTH:
+                parent = await repo.get_task(conn, current.remixed_from)
+                if parent is None:
+                    break
+                chain.append(parent)
+                current = parent
+        if not chain:
+            raise GenerationError("The video this remix starts from no longer exists.")
+        return RemixSource(prompt="，".join(t.prompt for t in reversed(chain)), seed=chain[-1].seed)

@@ -1,0 +1,290 @@
+"""OpenAI's Videos API over reelgate's tasks: create, retrieve, list, delete, remix and download.
+
+The same tasks the chat surface makes: a video started in a chat client is readable here, and a
+video made here has `/web/{id}` and `/source/{id}`. A key sees only its own videos; another key's
+id answers 404 like an unknown one. Shapes follow the `openai` package's `types/video*.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.datastructures import UploadFile
+
+from reelgate.admin.schemas import ObjectList, PageParams
+from reelgate.api.auth import check_model_access, current_key
+from reelgate.api.body import read_form, read_json_object
+from reelgate.api.deps import base_url, runtime
+from reelgate.api.middleware import RATE_STATE
+from reelgate.api.presenters import expired_notice, video_object
+from reelgate.api.references import reference_image
+from reelgate.api.schemas import VideoObject
+from reelgate.backends.base import Orientation
+from reelgate.billing.keys import ApiKey
+from reelgate.catalog import ModelEntry, Size
+from reelgate.errors import Conflict, Gone, InvalidRequest
+from reelgate.prompt import MAX_PROMPT_CHARS, PromptSpec
+from reelgate.render.chat_markdown import Links
+from reelgate.storage.base import CONTENT_TYPES
+from reelgate.store.paging import PageRequest
+from reelgate.tasks.dedupe import check_idempotency_key, request_hash
+from reelgate.tasks.models import Task, TaskStatus
+from reelgate.tasks.service import Admission, Submission
+
+router = APIRouter(prefix="/v1/videos", tags=["videos"])
+
+Key = Annotated[ApiKey, Depends(current_key)]
+
+DEFAULT_MODEL = "sora-2"
+#: How long the SDK's `poll` helper waits between retrievals (`openai-poll-after-ms`).
+POLL_AFTER_MS = {TaskStatus.QUEUED: 2000, TaskStatus.IN_PROGRESS: 1000}
+#: The form fields `videos.create` may send; the SDK sends a reference object as `input_reference[...]`.
+CREATE_FIELDS = {"prompt", "model", "seconds", "size", "input_reference", "input_reference[image_url]"}
+
+
+@router.post("")
+async def create_video(request: Request, key: Key) -> JSONResponse:
+    rt = runtime(request)
+    fields = await _create_fields(request, rt.settings.max_body_bytes, rt.settings.image_max_bytes)
+    entry = rt.catalog.get(fields.get("model", DEFAULT_MODEL))
+    check_model_access(key, entry.name)
+    prompt = _prompt(fields.get("prompt"))
+    seconds = _seconds(entry, fields.get("seconds"))
+    width, height = _size(entry, fields.get("size"))
+    reference_value = _reference_value(fields)
+    reference = await reference_image(reference_value, rt.settings, "input_reference") if reference_value else None
+    orientation = Orientation.PORTRAIT if height > width else Orientation.LANDSCAPE
+    fingerprint = ["videos", prompt, str(seconds), f"{width}x{height}", _digest(reference_value)]
+    admission = await rt.tasks.submit(
+        Submission(
+            key,
+            entry,
+            PromptSpec(prompt, orientation, explicit_orientation=True),
+            request_hash=request_hash(key.id, entry.name, fingerprint),
+            idempotency_key=check_idempotency_key(request.headers.get("idempotency-key")),
+            seconds=seconds,
+            size=(width, height),
+            reference=reference,
+            join_running=False,
+        )
+    )
+    return _admitted(request, admission)
+
+
+@router.get("")
+async def list_videos(request: Request, key: Key, page: Annotated[PageParams, Query()]) -> ObjectList[VideoObject]:
+    found = await runtime(request).tasks.page_for_key(
+        key, PageRequest(limit=page.limit, after=page.after, descending=page.order != "asc")
+    )
+    links = Links(base_url(request))
+    data = [video_object(task, links) for task in found.items]
+    return ObjectList(
+        data=data,
+        has_more=found.has_more,
+        first_id=data[0].id if data else None,
+        last_id=data[-1].id if data else None,
+    )
+
+
+@router.get("/{video_id}")
+async def retrieve_video(video_id: str, request: Request, key: Key) -> JSONResponse:
+    task = await runtime(request).tasks.get_for_key(key, video_id)
+    return _video_response(request, task)
+
+
+@router.delete("/{video_id}")
+async def delete_video(video_id: str, request: Request, key: Key) -> dict[str, Any]:
+    task = await runtime(request).tasks.delete(key, video_id)
+    return {"id": task.id, "object": "video.deleted", "deleted": True}
+
+
+@router.post("/{video_id}/remix")
+async def remix_video(video_id: str, request: Request, key: Key) -> JSONResponse:
+    rt = runtime(request)
+    body = await read_json_object(request, rt.settings.max_body_bytes)
+    prompt = _prompt(body.get("prompt"))
+    parent = await rt.tasks.remix_parent(key, video_id)
+    entry = rt.catalog.get(parent.model)
+    check_model_access(key, entry.name)
+    admission = await rt.tasks.submit(
+        Submission(
+            key,
+            entry,
+            PromptSpec(prompt, parent.orientation, explicit_orientation=True),
+            request_hash=request_hash(key.id, entry.name, ["remix", parent.id, prompt]),
+            idempotency_key=check_idempotency_key(request.headers.get("idempotency-key")),
+            seconds=parent.seconds,
+            size=(parent.width, parent.height),
+            remix_of=parent,
+            join_running=False,
+        )
+    )
+    return _admitted(request, admission)
+
+
+@router.api_route("/{video_id}/content", methods=["GET", "HEAD"])
+async def download_content(
+    video_id: str,
+    request: Request,
+    key: Key,
+    variant: Literal["video", "thumbnail", "spritesheet"] = "video",
+) -> FileResponse:
+    rt = runtime(request)
+    task = await rt.tasks.get_for_key(key, video_id)
+    if task.files_expired:
+        raise Gone(expired_notice(task))
+    if task.status is not TaskStatus.COMPLETED or task.video_file is None or task.thumbnail_file is None:
+        raise Conflict(
+            f"Video '{task.id}' is {task.status.value}; its content is available once it has completed.",
+            param="video_id",
+        )
+    if variant == "spritesheet":
+        file_key = await rt.tasks.spritesheet(task)
+    else:
+        file_key = task.video_file if variant == "video" else task.thumbnail_file
+    path = rt.storage.local_path(file_key)
+    if path is None:
+        raise Gone(f"The {variant} of video '{task.id}' is no longer stored.")
+    extension = file_key.rsplit(".", 1)[-1]
+    return FileResponse(
+        path,
+        media_type=CONTENT_TYPES[extension],
+        filename=f"{task.id}.{extension}",
+        content_disposition_type="inline",
+    )
+
+
+def _admitted(request: Request, admission: Admission) -> JSONResponse:
+    if admission.rate is not None:
+        setattr(request.state, RATE_STATE, admission.rate)
+    return _video_response(request, admission.task)
+
+
+def _video_response(request: Request, task: Task) -> JSONResponse:
+    headers = {"openai-poll-after-ms": str(POLL_AFTER_MS[task.status])} if task.status in POLL_AFTER_MS else {}
+    return JSONResponse(video_object(task, Links(base_url(request))).model_dump(), headers=headers)
+
+
+async def _create_fields(request: Request, max_body: int, max_image: int) -> dict[str, Any]:
+    """The create request's fields, from multipart/form-data (what the SDK sends) or JSON."""
+    # A reference image may be inlined as a data URI (a third larger than its bytes) or uploaded.
+    limit = max(max_body, max_image * 4 // 3 + 64 * 1024)
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        form = await read_form(request, limit)
+        fields: dict[str, Any] = {}
+        for name, value in form.multi_items():
+            if name not in CREATE_FIELDS:
+                raise InvalidRequest(f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter")
+            fields[name] = await value.read() if isinstance(value, UploadFile) else value
+        await form.close()
+        return fields
+    body = await read_json_object(request, limit)
+    unknown = set(body) - CREATE_FIELDS
+    if unknown:
+        name = sorted(unknown)[0]
+        raise InvalidRequest(f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter")
+    return body
+
+
+def _prompt(value: object) -> str:
+    if value is None:
+        raise InvalidRequest("Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter")
+    if not isinstance(value, str):
+        raise InvalidRequest(
+            f"Invalid type for 'prompt': expected a string, but got {_kind(value)} instead.",
+            param="prompt",
+            code="invalid_type",
+        )
+    prompt = value.strip()
+    if not prompt:
+        raise InvalidRequest(
+            "The prompt is empty: describe the video to generate.", param="prompt", code="empty_prompt"
+        )
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise InvalidRequest(f"The prompt is longer than {MAX_PROMPT_CHARS} characters.", param="prompt")
+    return prompt
+
+
+def _seconds(entry: ModelEntry, value: object) -> int:
+    """OpenAI's rule: `seconds` is a string among the model's values ("4", "8", "12")."""
+    allowed = [str(s) for s in entry.allowed_seconds]
+    if value is None:
+        return entry.seconds
+    if not isinstance(value, str):
+        raise InvalidRequest(
+            f"Invalid type for 'seconds': expected one of {_listing(allowed)} as a string, "
+            f"but got {_kind(value)} instead.",
+            param="seconds",
+            code="invalid_type",
+        )
+    if value not in allowed:
+        raise InvalidRequest(
+            f"Invalid value: '{value}'. Supported values for {entry.name} are: {_listing(allowed)}.",
+            param="seconds",
+            code="invalid_value",
+        )
+    return int(value)
+
+
+def _size(entry: ModelEntry, value: object) -> Size:
+    allowed = [f"{w}x{h}" for w, h in entry.allowed_sizes]
+    if value is None:
+        return entry.size_for(Orientation.PORTRAIT)
+    if not isinstance(value, str):
+        raise InvalidRequest(
+            f"Invalid type for 'size': expected a string, but got {_kind(value)} instead.",
+            param="size",
+            code="invalid_type",
+        )
+    if value not in allowed:
+        raise InvalidRequest(
+            f"Invalid value: '{value}'. Supported sizes for {entry.name} are: {_listing(allowed)}.",
+            param="size",
+            code="invalid_value",
+        )
+    width, height = (int(side) for side in value.split("x"))
+    return width, height
+
+
+def _reference_value(fields: dict[str, Any]) -> str | bytes | None:
+    """The reference image as uploaded bytes, or a URL / data URI to resolve; None without one."""
+    value = fields.get("input_reference", fields.get("input_reference[image_url]"))
+    if isinstance(value, dict):
+        if "file_id" in value:
+            raise InvalidRequest(
+                "input_reference.file_id is not supported here; upload the image or pass input_reference.image_url.",
+                param="input_reference",
+            )
+        value = value.get("image_url")
+    if value is None or (isinstance(value, bytes) and value):
+        return value
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise InvalidRequest(
+        "input_reference must be an image file, or an object with `image_url` (an https URL or a data URI).",
+        param="input_reference",
+    )
+
+
+def _digest(value: str | bytes | None) -> str:
+    data = value.encode() if isinstance(value, str) else value or b""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a decimal"
+    return "an array" if isinstance(value, list) else "an object" if isinstance(value, dict) else "null"
+
+
+def _listing(values: list[str]) -> str:
+    quoted = [f"'{v}'" for v in values]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
