@@ -2,32 +2,42 @@
 
 from __future__ import annotations
 
+import colorsys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFilter
 
-from reelgate.backends.base import Orientation, VideoSpec
+from reelgate.backends.base import GeneratedVideo, Orientation, VideoSpec
 from reelgate.backends.procedural import ProceduralBackend
 from reelgate.backends.procedural.backend import RenderCancelled
 from reelgate.backends.procedural.captions import FontFinder, covers
 from reelgate.backends.procedural.film import Film
 from reelgate.backends.procedural.script import clauses, plan
+from reelgate.errors import GenerationError
 from reelgate.media.encode import SAMPLE_RATE
-from reelgate.media.probe import probe, read_audio
+from reelgate.media.probe import probe, read_audio, read_frame
 
 PROMPT = "中国街头吃西瓜，夕阳下的城市，然后下起了雨"
 
 
-def _spec(prompt: str = PROMPT, *, seconds: int = 6, size: tuple[int, int] = (144, 256), seed: int = 1) -> VideoSpec:
+def _spec(
+    prompt: str = PROMPT,
+    *,
+    seconds: int = 6,
+    size: tuple[int, int] = (144, 256),
+    seed: int = 1,
+    first_frame: Path | None = None,
+) -> VideoSpec:
     orientation = Orientation.PORTRAIT if size[0] < size[1] else Orientation.LANDSCAPE
-    return VideoSpec(prompt, orientation, seconds, size[0], size[1], fps=8, seed=seed, model="m")
+    return VideoSpec(prompt, orientation, seconds, size[0], size[1], 8, seed, "m", first_frame=first_frame)
 
 
 def _frames(spec: VideoSpec, fonts: FontFinder | None = None) -> np.ndarray:
-    film = Film(spec.prompt, spec.seed, spec.seconds, spec.width, spec.height, spec.fps, fonts or FontFinder())
+    film = Film.of(spec, fonts or FontFinder())
     return np.stack(list(film.frames())).astype(np.int16)
 
 
@@ -142,5 +152,78 @@ def test_a_stopped_render_raises_and_leaves_no_video(tmp_path: Path) -> None:
 
 
 def test_audio_is_exactly_as_long_as_the_film() -> None:
-    film = Film(PROMPT, 1, 10, 144, 256, 24, FontFinder(search_system=False))
+    film = Film.of(VideoSpec(PROMPT, Orientation.PORTRAIT, 10, 144, 256, 24, 1, "m"), FontFinder(search_system=False))
     assert film.audio.shape == (10 * SAMPLE_RATE, 2) and np.abs(film.audio).max() <= 1.0
+
+
+# Image-to-video: the film opens on the user's image.
+
+
+def _photo(
+    path: Path, sky: tuple[int, int, int] = (90, 150, 220), land: tuple[int, int, int] = (60, 120, 50)
+) -> np.ndarray:
+    """A small natural-ish picture (sky, sun, hills, a house, soft edges, grain), saved as PNG at `path`."""
+    width, height = 144, 256
+    ramp = np.linspace(0, 1, height)[:, None, None]
+    image = Image.fromarray(
+        (np.array(sky) * (1 - ramp) + np.array((250, 200, 150)) * ramp).astype(np.uint8).repeat(width, 1)
+    )
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((86, 38, 122, 74), fill=(255, 230, 120))
+    draw.polygon([(0, 166), (43, 128), (100, 158), (144, 140), (144, 256), (0, 256)], fill=land)
+    draw.rectangle((29, 180, 65, 218), fill=(150, 60, 40))
+    grain = np.random.default_rng(0).normal(0, 3, (height, width, 3))
+    pixels = np.clip(np.asarray(image.filter(ImageFilter.GaussianBlur(1.2)), np.float64) + grain, 0, 255)
+    Image.fromarray(pixels.astype(np.uint8)).save(path)
+    return pixels.astype(np.int16)
+
+
+def _render(spec: VideoSpec, workdir: Path) -> GeneratedVideo:
+    workdir.mkdir()
+    return ProceduralBackend().render(spec, workdir, lambda _: None)
+
+
+def test_video_opens_on_the_image_then_moves_away_from_it(tmp_path: Path) -> None:
+    image = _photo(tmp_path / "first.png")
+    result = _render(_spec("birds over the village", seconds=4, first_frame=tmp_path / "first.png"), tmp_path / "i2v")
+    opening = read_frame(result.video, 0).astype(np.int16)
+    assert np.abs(opening - image).mean() < 6  # the image itself, give or take H.264
+    later = read_frame(result.video, 10).astype(np.int16)  # 1.25 s in, still the first shot
+    assert np.abs(later - opening).mean() > 3
+    unrelated = read_frame(_render(_spec("birds over the village", seconds=4), tmp_path / "t2v").video, 10)
+    assert np.abs(later - image).mean() < np.abs(unrelated.astype(np.int16) - image).mean() / 2  # the same scene
+    assert result.thumbnail is not None
+    with Image.open(result.thumbnail) as thumb:
+        assert thumb.size == (144, 256)
+        assert np.abs(np.asarray(thumb.convert("RGB"), np.int16) - image).mean() < 40
+
+
+def test_the_images_colours_carry_into_the_later_shots(tmp_path: Path) -> None:
+    image = _photo(tmp_path / "green.png", sky=(40, 170, 90), land=(20, 90, 30))
+    spec = _spec("a quiet walk", seconds=4)
+    later = plan(spec.prompt, spec.seed, spec.seconds, spec.fps).shots[1].start
+    with_image = _frames(replace(spec, first_frame=tmp_path / "green.png"))[later:].mean(axis=(0, 1, 2))
+    without = _frames(spec)[later:].mean(axis=(0, 1, 2))
+    target = _hue(image.mean(axis=(0, 1)))
+    assert _hue_distance(_hue(with_image), target) < 0.04 < _hue_distance(_hue(without), target), (with_image, without)
+
+
+def _hue(rgb: np.ndarray) -> float:
+    return colorsys.rgb_to_hsv(*(float(c) / 255 for c in rgb))[0]
+
+
+def _hue_distance(a: float, b: float) -> float:
+    return min(abs(a - b), 1 - abs(a - b))
+
+
+def test_image_to_video_is_deterministic(tmp_path: Path) -> None:
+    _photo(tmp_path / "first.png")
+    spec = _spec(seconds=2, first_frame=tmp_path / "first.png")
+    first, again = _render(spec, tmp_path / "a"), _render(spec, tmp_path / "b")
+    assert first.video.read_bytes() == again.video.read_bytes()
+
+
+def test_an_unreadable_first_frame_fails_the_task(tmp_path: Path) -> None:
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(GenerationError):
+        ProceduralBackend().render(_spec(first_frame=tmp_path / "broken.png"), tmp_path, lambda _: None)

@@ -1,7 +1,8 @@
 """The procedural backend: an offline preview renderer, not an AI model.
 
 It turns the prompt into a short film with real cuts, motion, colours from the prompt's words,
-captions and a soundtrack, on any CPU, so reelgate works end to end on a fresh machine.
+captions and a soundtrack, on any CPU, so reelgate works end to end on a fresh machine. It opens on
+the spec's first frame when it has one (`opening.py`) and remixes a parent video (`remix.py`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class ProceduralBackend:
         self, spec: VideoSpec, workdir: Path, on_progress: ProgressCallback, stop: threading.Event | None = None
     ) -> GeneratedVideo:
         """Render `spec` into `workdir/video.mp4` and `workdir/thumbnail.webp` (blocking)."""
-        film = Film(spec.prompt, spec.seed, spec.seconds, spec.width, spec.height, spec.fps, self.fonts)
+        film = Film.of(spec, self.fonts)
         total = film.board.frames
         video = workdir / "video.mp4"
         reported = -1

@@ -6,38 +6,77 @@ import contextlib
 import queue
 import threading
 from collections.abc import Iterator
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 
+from reelgate.backends.base import RemixSource, VideoSpec
 from reelgate.backends.procedural.captions import FontFinder
+from reelgate.backends.procedural.opening import OpeningPainter, image_palette, load_opening, tinted
+from reelgate.backends.procedural.remix import remix
 from reelgate.backends.procedural.scene import ShotPainter
-from reelgate.backends.procedural.script import Storyboard, plan, seed_for
+from reelgate.backends.procedural.script import Shot, Storyboard, plan, seed_for
 from reelgate.backends.procedural.sound import soundtrack
 
 T = TypeVar("T")
 
 
-class Film:
-    """`frames()` yields the RGB frames in order; `audio` holds exactly as many seconds of sound."""
+class Painter(Protocol):
+    def paint(self, i: int) -> np.ndarray: ...
 
-    def __init__(self, prompt: str, seed: int, seconds: int, width: int, height: int, fps: int, fonts: FontFinder):
-        self.board: Storyboard = plan(prompt, seed, seconds, fps)
+
+class Film:
+    """`frames()` yields the RGB frames in order; `audio` holds exactly as many seconds of sound.
+
+    With an `opening` image the first shot starts on it (see `opening.py`).
+    """
+
+    def __init__(
+        self,
+        board: Storyboard,
+        width: int,
+        height: int,
+        fonts: FontFinder,
+        *,
+        audio_seed: int,
+        opening: np.ndarray | None = None,
+    ) -> None:
+        self.board = board
         self.width, self.height = width, height
         self.fonts = fonts
-        self.audio = soundtrack(self.board, np.random.default_rng(seed_for(prompt, seed) ^ 0xA0D10))
+        self.opening = opening
+        self.audio = soundtrack(board, np.random.default_rng(audio_seed ^ 0xA0D10))
+
+    @classmethod
+    def of(cls, spec: VideoSpec, fonts: FontFinder) -> Film:
+        """The film `spec` asks for: planned from its prompt, or for a remix from the parent's prompt and
+        seed with the instruction applied (the soundtrack is then the parent's); opening on its image if any."""
+        source = spec.remix_of or RemixSource(spec.prompt, spec.seed)
+        if spec.remix_of is None:
+            board = plan(spec.prompt, spec.seed, spec.seconds, spec.fps)
+        else:
+            board = remix(spec.remix_of, spec.prompt, spec.seed, spec.seconds, spec.fps)
+        opening = load_opening(spec.first_frame, spec.width, spec.height) if spec.first_frame else None
+        if opening is not None:
+            board = tinted(board, image_palette(opening))
+        audio_seed = seed_for(source.prompt, source.seed)
+        return cls(board, spec.width, spec.height, fonts, audio_seed=audio_seed, opening=opening)
 
     def frames(self) -> Iterator[np.ndarray]:
         for shot in self.board.shots:
-            painter = ShotPainter(shot, self.width, self.height, self.board.fps, self.fonts)
+            painter = self._painter(shot)
             for i in range(shot.frames):
                 yield painter.paint(i)
 
     def poster(self) -> np.ndarray:
         """The frame the thumbnail shows: the middle of the first shot, caption in full."""
         shot = self.board.shots[0]
-        painter = ShotPainter(shot, self.width, self.height, self.board.fps, self.fonts)
-        return painter.paint(shot.frames // 2)
+        return self._painter(shot).paint(shot.frames // 2)
+
+    def _painter(self, shot: Shot) -> Painter:
+        if shot.index == 0 and self.opening is not None:
+            return OpeningPainter(shot, self.opening, self.board.fps, self.fonts)
+        return ShotPainter(shot, self.width, self.height, self.board.fps, self.fonts)
 
 
 def prefetch(items: Iterator[T], depth: int) -> Iterator[T]:

@@ -192,6 +192,37 @@ def _bubble(draw: ImageDraw.ImageDraw, s: int, color: RGB, accent: RGB, phase: i
     draw.ellipse((s * 0.3, s * 0.28, s * 0.42, s * 0.38), fill=(255, 255, 255, 220))
 
 
+def _cat(draw: ImageDraw.ImageDraw, s: int, color: RGB, accent: RGB, phase: int) -> None:
+    fill = (*color, 255)
+    _legs(draw, s, mix(color, (0, 0, 0), 0.3), phase)
+    draw.ellipse((s * 0.2, s * 0.5, s * 0.72, s * 0.78), fill=fill)
+    tail = 0.2 if phase % 2 else 0.3
+    draw.line((s * 0.24, s * 0.58, s * 0.08, s * tail), fill=fill, width=max(1, s // 16))
+    draw.ellipse((s * 0.6, s * 0.34, s * 0.86, s * 0.6), fill=fill)
+    for x in (0.62, 0.76):
+        draw.polygon([(s * x, s * 0.42), (s * (x + 0.04), s * 0.26), (s * (x + 0.09), s * 0.4)], fill=fill)
+    draw.ellipse((s * 0.76, s * 0.44, s * 0.8, s * 0.48), fill=(15, 15, 15, 255))
+
+
+def _dog(draw: ImageDraw.ImageDraw, s: int, color: RGB, accent: RGB, phase: int) -> None:
+    fill = (*color, 255)
+    _legs(draw, s, mix(color, (0, 0, 0), 0.3), phase)
+    draw.rounded_rectangle((s * 0.16, s * 0.48, s * 0.72, s * 0.76), radius=s * 0.12, fill=fill)
+    tail = 0.3 if phase % 2 else 0.4
+    draw.line((s * 0.2, s * 0.54, s * 0.06, s * tail), fill=fill, width=max(1, s // 14))
+    draw.ellipse((s * 0.6, s * 0.3, s * 0.9, s * 0.58), fill=fill)
+    draw.ellipse((s * 0.8, s * 0.44, s * 0.96, s * 0.56), fill=(*mix(color, (255, 255, 255), 0.4), 255))
+    draw.ellipse((s * 0.58, s * 0.32, s * 0.7, s * 0.56), fill=(*mix(color, (0, 0, 0), 0.45), 255))
+    draw.ellipse((s * 0.76, s * 0.38, s * 0.8, s * 0.42), fill=(15, 15, 15, 255))
+
+
+def _legs(draw: ImageDraw.ImageDraw, s: int, color: RGB, phase: int) -> None:
+    stride = 0.04 if phase % 2 else -0.04
+    for x, sign in ((0.28, 1), (0.36, -1), (0.56, 1), (0.64, -1)):
+        foot = x + sign * stride
+        draw.line((s * x, s * 0.66, s * foot, s * 0.9), fill=(*color, 255), width=max(1, s // 18))
+
+
 _drawings = {
     "melon": _melon,
     "ball": _disc,
@@ -201,6 +232,8 @@ _drawings = {
     "car": _car,
     "fish": _fish,
     "bubble": _bubble,
+    "cat": _cat,
+    "dog": _dog,
 }
 
 
@@ -250,12 +283,14 @@ def particles(kind: str, width: int, height: int, color: RGB, rng: np.random.Gen
     )
 
 
-def draw_particles(frame: np.ndarray, p: Particles, seconds: float) -> None:
+def draw_particles(frame: np.ndarray, p: Particles, seconds: float, share: float = 1.0) -> None:
+    """Draw the particles where they are at `seconds`; only the first `share` of them, so weather can set in."""
     height, width = frame.shape[:2]
-    xs = ((p.x + p.vx * seconds) % width).astype(np.intp)
-    ys = ((p.y + p.vy * seconds) % height).astype(np.intp)
+    count = len(p.x) if share >= 1 else round(len(p.x) * share)
+    xs = ((p.x[:count] + p.vx[:count] * seconds) % width).astype(np.intp)
+    ys = ((p.y[:count] + p.vy[:count] * seconds) % height).astype(np.intp)
     if p.twinkle:
-        on = np.sin(seconds * 6.0 + p.x * 0.37) > 0.2
+        on = np.sin(seconds * 6.0 + p.x[:count] * 0.37) > 0.2
         xs, ys = xs[on], ys[on]
     for dy in range(p.length):
         for dx in range(p.dot):

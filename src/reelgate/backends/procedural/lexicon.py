@@ -1,7 +1,7 @@
 """Words a prompt may use (Chinese and English) and what they mean to the renderer: colours and things.
 
-A word brings colours into the palette and may bring a scenery, a moving subject or weather. Longer
-words are matched first, so `西瓜` (watermelon) wins over `瓜`, and `sunset` over `sun`.
+A word brings colours into the palette and may bring a scenery, a moving subject, weather or a time
+of day. Longer words are matched first, so `西瓜` (watermelon) wins over `瓜`, and `sunset` over `sun`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,20 @@ RGB = tuple[int, int, int]
 class Meaning:
     colors: tuple[RGB, ...] = ()
     scenery: str | None = None  #: "city" | "mountains" | "forest" | "waves" | "hills" | "desert"
-    subject: str | None = None  #: "melon" | "sun" | "moon" | "ball" | "bird" | "car" | "fish" | "bubble"
+    subject: str | None = (
+        None  #: "melon" | "sun" | "moon" | "ball" | "bird" | "car" | "fish" | "bubble" | "cat" | "dog"
+    )
     weather: str | None = None  #: "rain" | "snow" | "petals" | "sparkles" | "leaves"
-    night: bool = False
+    time: str | None = None  #: "day" | "dusk" | "night"
+
+    @property
+    def night(self) -> bool:
+        return self.time == "night"
+
+    @property
+    def only_colors(self) -> bool:
+        """A word that names colours and nothing else (`紫`, `purple`, `中国`): a remix recolours with it."""
+        return bool(self.colors) and not (self.scenery or self.subject or self.weather or self.time)
 
 
 RED, ORANGE, YELLOW, GREEN = (214, 40, 40), (247, 127, 0), (252, 191, 73), (56, 176, 0)
@@ -44,13 +55,18 @@ _COLOR_WORDS: dict[RGB, tuple[str, ...]] = {
 
 _THINGS: dict[tuple[str, ...], Meaning] = {
     ("西瓜", "watermelon"): Meaning((GREEN, RED), subject="melon"),
-    ("日落", "夕阳", "黄昏", "sunset", "dusk"): Meaning((ORANGE, PINK, PURPLE), subject="sun"),
+    ("日落", "夕阳", "黄昏", "傍晚", "sunset", "dusk", "evening", "twilight"): Meaning(
+        (ORANGE, PINK, PURPLE), subject="sun", time="dusk"
+    ),
     ("日出", "朝阳", "sunrise", "dawn"): Meaning((GOLD, PINK, CYAN), subject="sun"),
+    ("白天", "白昼", "早晨", "清晨", "上午", "中午", "day", "daytime", "daylight", "morning", "noon"): Meaning(
+        time="day"
+    ),
     ("太阳", "阳光", "sun", "sunny", "sunshine"): Meaning((YELLOW, CYAN), subject="sun"),
-    ("月亮", "月光", "moon", "moonlight"): Meaning((SILVER, NAVY), subject="moon", night=True),
-    ("夜", "晚上", "night", "midnight"): Meaning((NAVY, PURPLE), weather="sparkles", night=True),
-    ("星", "star", "stars"): Meaning((NAVY, GOLD), weather="sparkles", night=True),
-    ("霓虹", "neon"): Meaning(((255, 0, 170), CYAN), scenery="city", night=True),
+    ("月亮", "月光", "moon", "moonlight"): Meaning((SILVER, NAVY), subject="moon", time="night"),
+    ("夜", "晚上", "night", "nighttime", "midnight"): Meaning((NAVY, PURPLE), weather="sparkles", time="night"),
+    ("星", "star", "stars"): Meaning((NAVY, GOLD), weather="sparkles", time="night"),
+    ("霓虹", "neon"): Meaning(((255, 0, 170), CYAN), scenery="city", time="night"),
     ("街", "城市", "都市", "street", "city", "town", "downtown"): Meaning((GRAY, ORANGE), scenery="city"),
     ("中国", "china", "chinese"): Meaning((RED, GOLD)),
     ("山", "mountain", "mountains", "hill"): Meaning((BLUE, SILVER), scenery="mountains"),
@@ -59,8 +75,8 @@ _THINGS: dict[tuple[str, ...], Meaning] = {
     ("海", "洋", "浪", "sea", "ocean", "wave", "waves", "beach"): Meaning((BLUE, CYAN), scenery="waves"),
     ("湖", "河", "lake", "river"): Meaning((CYAN, GREEN), scenery="waves"),
     ("沙漠", "desert", "sand"): Meaning((SAND, ORANGE), scenery="desert"),
-    ("雪", "snow", "winter"): Meaning((WHITE, SILVER), weather="snow"),
-    ("雨", "rain", "rainy", "storm"): Meaning((GRAY, BLUE), weather="rain"),
+    ("雪", "snow", "snowing", "snowy", "winter"): Meaning((WHITE, SILVER), weather="snow"),
+    ("雨", "rain", "raining", "rainy", "storm"): Meaning((GRAY, BLUE), weather="rain"),
     ("樱花", "cherry blossom", "sakura"): Meaning((PINK, WHITE), weather="petals"),
     ("花", "flower", "flowers", "blossom"): Meaning((PINK, PURPLE), weather="petals"),
     ("秋", "落叶", "autumn", "fall leaves"): Meaning((ORANGE, BROWN), weather="leaves"),
@@ -68,8 +84,8 @@ _THINGS: dict[tuple[str, ...], Meaning] = {
     ("鸟", "bird", "birds"): Meaning((CYAN,), subject="bird"),
     ("鱼", "fish"): Meaning((ORANGE, BLUE), subject="fish"),
     ("车", "汽车", "car", "cars", "taxi"): Meaning((YELLOW, GRAY), subject="car"),
-    ("猫", "cat"): Meaning((ORANGE, WHITE), subject="ball"),
-    ("狗", "dog"): Meaning((BROWN, WHITE), subject="ball"),
+    ("猫", "cat", "cats", "kitten", "kitty"): Meaning((ORANGE, WHITE), subject="cat"),
+    ("狗", "犬", "dog", "dogs", "puppy", "puppies"): Meaning((BROWN, WHITE), subject="dog"),
     ("球", "ball"): Meaning((ORANGE,), subject="ball"),
     ("气泡", "泡泡", "bubble", "bubbles"): Meaning((CYAN, WHITE), subject="bubble"),
 }

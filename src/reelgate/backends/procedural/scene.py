@@ -22,7 +22,7 @@ class ShotPainter:
     def __init__(self, shot: Shot, width: int, height: int, fps: int, fonts: FontFinder) -> None:
         self.shot, self.width, self.height, self.fps = shot, width, height, fps
         rng = np.random.default_rng(shot.seed)
-        top, bottom, land, subject, accent = shot.palette
+        top, bottom, land, _, accent = shot.palette
         if shot.night:
             top, bottom = mix(top, (5, 5, 20), 0.75), mix(bottom, (10, 10, 40), 0.5)
         else:
@@ -34,9 +34,7 @@ class ShotPainter:
         self.far = layers.scenery(shot.scenery, width + width // 3, height - horizon, far_color, accent, horizon, rng)
         near_top = horizon + (height - horizon) // 3
         self.near = layers.scenery(shot.scenery, width * 2, height - near_top, near_color, accent, near_top, rng)
-        self.subjects = _subjects(shot, width, height, subject, accent, rng)
-        self.weather = layers.particles(shot.weather, width, height, accent, rng) if shot.weather else None
-        self.caption = _caption(shot.caption, width, height, fonts)
+        self.overlay = Overlay(shot, width, height, fonts, rng)
 
     def paint(self, i: int) -> np.ndarray:
         t = i / max(1, self.shot.frames - 1)  # 0..1 through the shot
@@ -48,11 +46,7 @@ class ShotPainter:
         frame = self.sky[y : y + self.height, x : x + self.width].copy()
         self._band(frame, self.far, ease * 0.3 * self.width / 3 * (1 if dx >= 0 else -1))
         self._band(frame, self.near, seconds * self.width * 0.06 + ease * self.width * 0.2 * dx)
-        for mover in self.subjects:
-            mover.draw(frame, seconds)
-        if self.weather is not None:
-            layers.draw_particles(frame, self.weather, seconds)
-        self._caption(frame, seconds)
+        self.overlay.draw(frame, seconds)
         if self.shot.index and i < len(FLASH):
             frame += ((255 - frame).astype(np.uint16) * FLASH[i] >> 8).astype(np.uint8)
         return frame
@@ -63,12 +57,31 @@ class ShotPainter:
         window = (slice(None), slice(start, start + self.width))
         np.copyto(frame[band.top :], band.rgb[window], where=band.mask[window][:, :, None])
 
-    def _caption(self, frame: np.ndarray, seconds: float) -> None:
-        if self.caption is None:
-            return
-        h, w = self.caption.rgb.shape[:2]
-        opacity = round(256 * min(1.0, seconds / CAPTION_FADE_SECONDS))
-        layers.blend(frame, self.caption, (self.width - w) // 2, round(self.height * 0.86) - h, opacity)
+
+class Overlay:
+    """What moves in front of a shot's backdrop: its subjects, its weather and its caption."""
+
+    def __init__(self, shot: Shot, width: int, height: int, fonts: FontFinder, rng: np.random.Generator) -> None:
+        self.width, self.height = width, height
+        _, _, _, subject, accent = shot.palette
+        movers_rng = np.random.default_rng((shot.seed, shot.variant)) if shot.variant else rng
+        self.subjects = _subjects(shot, width, height, subject, accent, movers_rng)
+        self.weather = layers.particles(shot.weather, width, height, accent, rng) if shot.weather else None
+        self.caption = _caption(shot.caption, width, height, fonts)
+
+    def draw(self, frame: np.ndarray, seconds: float, fade_in: float = 0.0) -> None:
+        """Draw everything at `seconds` into the shot; with `fade_in`, subjects and weather appear over that
+        many seconds (nothing at 0 s) and the caption with them."""
+        presence = min(1.0, seconds / fade_in) if fade_in else 1.0
+        if presence > 0:
+            for mover in self.subjects:
+                mover.draw(frame, seconds, round(256 * presence))
+            if self.weather is not None:
+                layers.draw_particles(frame, self.weather, seconds, presence)
+        if self.caption is not None:
+            h, w = self.caption.rgb.shape[:2]
+            opacity = round(256 * min(1.0, seconds / max(fade_in, CAPTION_FADE_SECONDS)))
+            layers.blend(frame, self.caption, (self.width - w) // 2, round(self.height * 0.86) - h, opacity)
 
 
 class Mover:
@@ -77,13 +90,13 @@ class Mover:
     def __init__(self, poses: list[Sprite], x: float, y: float, vx: float, bob: float, rate: float, phase: float):
         self.poses, self.x, self.y, self.vx, self.bob, self.rate, self.phase = poses, x, y, vx, bob, rate, phase
 
-    def draw(self, frame: np.ndarray, seconds: float) -> None:
+    def draw(self, frame: np.ndarray, seconds: float, opacity: int = 256) -> None:
         width = frame.shape[1]
         size = self.poses[0].rgb.shape[0]
         x = (self.x + self.vx * seconds) % (width + size) - size
         y = self.y + self.bob * math.sin(2 * math.pi * self.rate * seconds + self.phase)
         pose = self.poses[int(seconds * 4 + self.phase) % len(self.poses)]
-        layers.blend(frame, pose, round(x), round(y))
+        layers.blend(frame, pose, round(x), round(y), opacity)
 
 
 def _subjects(shot: Shot, width: int, height: int, color: RGB, accent: RGB, rng: np.random.Generator) -> list[Mover]:

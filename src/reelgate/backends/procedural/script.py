@@ -41,6 +41,7 @@ class Shot:
     framing: str
     pan: tuple[float, float]  #: direction of the camera's move
     seed: int
+    variant: int = 0  #: when not 0, the moving subjects are drawn from this instead of `seed`
 
     @property
     def frames(self) -> int:
