@@ -15,8 +15,9 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reelgate.backends.base import Backend
+from reelgate.backends.registry import make_backend
 from reelgate.billing.limits import Limits
-from reelgate.catalog import Catalog
+from reelgate.catalog import Catalog, ModelEntry
 from reelgate.dispatch.local import LocalDispatcher
 from reelgate.events.local import LocalEventBus
 from reelgate.observability.metrics import Metrics
@@ -46,14 +47,12 @@ class Runtime:
 def build_backends(settings: Settings, catalog: Catalog, given: Mapping[str, Backend]) -> dict[str, Backend]:
     """One backend per name the catalog uses; ValueError for a name nobody provides."""
     backends = dict(given)
+    users: dict[str, list[ModelEntry]] = {}
     for entry in catalog:
-        if entry.backend in backends:
-            continue
-        if entry.backend != "procedural":
-            raise ValueError(f"model {entry.name!r}: unknown backend {entry.backend!r}")
-        from reelgate.backends.procedural import ProceduralBackend
-
-        backends["procedural"] = ProceduralBackend(preset=settings.x264_preset, font_path=settings.font_path)
+        users.setdefault(entry.backend, []).append(entry)
+    for name, entries in users.items():
+        if name not in backends:
+            backends[name] = make_backend(name, settings, entries)
     return backends
 
 

@@ -1,5 +1,18 @@
 """The offline procedural renderer (see `backend.py`)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from reelgate.backends.procedural.backend import ProceduralBackend
 
-__all__ = ["ProceduralBackend"]
+if TYPE_CHECKING:
+    from reelgate.catalog import ModelEntry
+    from reelgate.settings import Settings
+
+__all__ = ["ProceduralBackend", "from_settings"]
+
+
+def from_settings(name: str, settings: Settings, entries: list[ModelEntry]) -> ProceduralBackend:
+    """The registry's factory: one renderer for every model that names `procedural`."""
+    return ProceduralBackend(preset=settings.x264_preset, font_path=settings.font_path)
