@@ -227,3 +227,14 @@ def test_an_unreadable_first_frame_fails_the_task(tmp_path: Path) -> None:
     (tmp_path / "broken.png").write_bytes(b"not a png")
     with pytest.raises(GenerationError):
         ProceduralBackend().render(_spec(first_frame=tmp_path / "broken.png"), tmp_path, lambda _: None)
+
+
+@pytest.mark.parametrize(("width", "height"), [(1706, 302), (192, 95), (341, 200)])
+def test_city_windows_stay_inside_bands_of_any_size(width: int, height: int) -> None:
+    """Window rows near the band's bottom edge are clipped, not written past it (a 1280x720 crash)."""
+    from reelgate.backends.procedural import layers
+
+    band = layers.scenery("city", width, height, (90, 90, 120), (250, 220, 120), 10, np.random.default_rng(3))
+    assert band.rgb.shape == (height, width, 3)
+    lit = np.all(band.rgb == (250, 220, 120), axis=-1)
+    assert lit.any()  # windows were drawn at all

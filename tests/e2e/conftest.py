@@ -17,7 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-SEED_CLIENT = Path(__file__).resolve().parents[3] / "shared" / "seed" / "client.py"
+#: The provider's client.py, copied verbatim from the project's shared seed folder so a clean clone has it.
+SEED_CLIENT = Path(__file__).resolve().parent / "seed" / "client.py"
+#: The original, beside the repository in a developer's checkout (absent in CI).
+SHARED_SEED_CLIENT = Path(__file__).resolve().parents[3] / "shared" / "seed" / "client.py"
 
 
 def free_port() -> int:

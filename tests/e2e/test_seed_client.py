@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from reelgate.media.probe import probe
-from tests.e2e.conftest import SEED_CLIENT, Server
+from tests.e2e.conftest import SEED_CLIENT, SHARED_SEED_CLIENT, Server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -19,6 +19,12 @@ SEED_URL = '"https://www.dmxapi.cn/v1/chat/completions"'
 SEED_KEY = '"sk-********************************************"'
 SEED_MODEL = '"model": "sora-2-hd-15s-chat"'
 SEED_CONTENT = '"中国街头吃西瓜,生成视频比例9:16"'
+
+
+def test_the_copied_seed_client_is_the_providers() -> None:
+    if not SHARED_SEED_CLIENT.exists():
+        pytest.skip("the shared seed folder is not beside this checkout")
+    assert SEED_CLIENT.read_bytes() == SHARED_SEED_CLIENT.read_bytes()
 
 
 def run_seed_client(server: Server, key: str, tmp_path: Path, model: str = "", content: str = "") -> str:

@@ -118,7 +118,7 @@ def _windows(rgb: np.ndarray, mask: np.ndarray, profile: np.ndarray, accent: RGB
     lit = (rng.uniform(size=ys.shape) < 0.35) & (ys > profile[xs] + size * 2)
     for dy in range(size):
         for dx in range(size):
-            rgb[ys[lit] + dy, np.minimum(xs[lit] + dx, width - 1)] = accent
+            rgb[np.minimum(ys[lit] + dy, height - 1), np.minimum(xs[lit] + dx, width - 1)] = accent
 
 
 @dataclass(frozen=True)
