@@ -39,8 +39,22 @@ class Band:
     """A strip of scenery along the bottom of the frame, wider than the frame so it can slide."""
 
     rgb: np.ndarray  #: (height, width, 3)
-    mask: np.ndarray  #: (height, width) bool: where the scenery is
+    mask: np.ndarray  #: (height, width, 3) bool: where the scenery is, per channel (copies need no broadcast)
     top: int  #: frame row where the strip starts
+    profile: np.ndarray  #: (width,) float: the row where the scenery begins in each column
+
+    def paste(self, frame: np.ndarray, start: int, width: int) -> None:
+        """Draw columns `start:start + width` over the bottom of `frame`.
+
+        Rows below the window's highest silhouette row are solid and copied whole; only the rows
+        between its highest and lowest outline need the mask.
+        """
+        columns = slice(start, start + width)
+        outline = self.profile[columns]
+        first, solid = int(outline.min()), min(self.rgb.shape[0], int(np.ceil(outline.max())))
+        rows = slice(self.top + first, self.top + solid)
+        np.copyto(frame[rows], self.rgb[first:solid, columns], where=self.mask[first:solid, columns])
+        frame[self.top + solid :] = self.rgb[solid:, columns]
 
 
 def scenery(kind: str, width: int, height: int, color: RGB, accent: RGB, top: int, rng: np.random.Generator) -> Band:
@@ -51,7 +65,7 @@ def scenery(kind: str, width: int, height: int, color: RGB, accent: RGB, top: in
     rgb = np.ascontiguousarray(gradient(height, width, color, mix(color, (0, 0, 0), 0.55)).astype(np.uint8))
     if kind == "city":
         _windows(rgb, mask, profile, accent, rng)
-    return Band(rgb, mask, top)
+    return Band(rgb, np.repeat(mask[:, :, None], 3, axis=2), top, np.clip(profile, 0, height))
 
 
 def _hills(width: int, height: int, rng: np.random.Generator) -> np.ndarray:

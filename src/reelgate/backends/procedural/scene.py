@@ -53,9 +53,7 @@ class ShotPainter:
 
     def _band(self, frame: np.ndarray, band: layers.Band, shift: float) -> None:
         span = band.rgb.shape[1] - self.width
-        start = round(shift) % span if span > 0 else 0
-        window = (slice(None), slice(start, start + self.width))
-        np.copyto(frame[band.top :], band.rgb[window], where=band.mask[window][:, :, None])
+        band.paste(frame, round(shift) % span if span > 0 else 0, self.width)
 
 
 class Overlay:
