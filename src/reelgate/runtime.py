@@ -9,16 +9,17 @@ import secrets
 import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reelgate.backends.base import Backend
+from reelgate.backends.base import Backend, lifecycle
 from reelgate.backends.registry import make_backend
 from reelgate.billing.limits import Limits
 from reelgate.catalog import Catalog, ModelEntry
 from reelgate.dispatch.local import LocalDispatcher
+from reelgate.errors import ServiceUnavailable
 from reelgate.events.local import LocalEventBus
 from reelgate.observability.metrics import Metrics
 from reelgate.settings import Settings
@@ -42,6 +43,18 @@ class Runtime:
     dispatcher: LocalDispatcher
     tasks: TaskService
     metrics: Metrics
+    backends: Mapping[str, Backend] = field(default_factory=dict)
+
+    def backend_problems(self) -> dict[str, str]:
+        """Why each backend that is not ready is not (loading, or failed to load), by name."""
+        found = {name: lifecycle(backend) for name, backend in self.backends.items()}
+        return {name: managed.problem for name, managed in found.items() if managed and managed.problem}
+
+    def require_ready(self, entry: ModelEntry) -> None:
+        """Refuse (503) a model whose backend failed to load, before anything is accepted or charged."""
+        managed = lifecycle(self.backends[entry.backend]) if entry.backend in self.backends else None
+        if managed is not None and managed.failed:
+            raise ServiceUnavailable(f"The model `{entry.name}` is unavailable: its backend {managed.problem}.")
 
 
 def build_backends(settings: Settings, catalog: Catalog, given: Mapping[str, Backend]) -> dict[str, Backend]:
@@ -83,9 +96,12 @@ async def open_runtime(
         retention=timedelta(days=settings.retention_days) if settings.retention_days else None,
     )
     tasks = TaskService(engine, dispatcher, bus, policy, metrics, storage)
-    runtime = Runtime(settings, catalog, engine, bus, storage, dispatcher, tasks, metrics)
+    runtime = Runtime(settings, catalog, engine, bus, storage, dispatcher, tasks, metrics, backends)
     await dispatcher.start()
-    sweepers = [asyncio.create_task(_sweep(runtime), name="reelgate-recovery")]
+    managed = [m for m in map(lifecycle, backends.values()) if m is not None]
+    # Loading weights takes minutes: readiness reports it while the server already answers.
+    sweepers = [asyncio.create_task(m.start(), name="reelgate-backend-start") for m in managed]
+    sweepers.append(asyncio.create_task(_sweep(runtime), name="reelgate-recovery"))
     if settings.retention_days:
         expiry = retention.sweep_forever(engine, storage, settings.retention_sweep_seconds)
         sweepers.append(asyncio.create_task(expiry, name="reelgate-retention"))
@@ -96,6 +112,8 @@ async def open_runtime(
             sweeper.cancel()
         await asyncio.gather(*sweepers, return_exceptions=True)
         await dispatcher.stop()
+        for backend in managed:
+            await backend.close()
         await engine.dispose()
 
 

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     font_path: Path | None = None
     #: Catalog overrides: `{"model-name": {"seconds": 15, "price": "1.0", ...}}`.
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: Upstream providers the relay backends send to, by name: `{"acme": {"base_url": ..., ...}}`
+    #: (see `backends/relay/config.py`); checked when a catalog entry uses them.
+    upstreams: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("admin_token")
     @classmethod

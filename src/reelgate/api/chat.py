@@ -41,6 +41,7 @@ async def create_chat_completion(
     params = _parse(await read_json_object(request, rt.settings.max_body_bytes))
     entry = rt.catalog.get(params.model)
     check_model_access(key, entry.name)
+    rt.require_ready(entry)
     spec = parse_messages(params.messages)
     parent = await _continued(rt.tasks, key, params.messages)
     if parent is not None and not spec.explicit_orientation:

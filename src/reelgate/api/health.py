@@ -1,4 +1,4 @@
-"""`/healthz` (the process answers) and `/readyz` (the database answers and the workers run)."""
+"""`/healthz` (the process answers) and `/readyz` (the database answers, the workers run, models are loaded)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from reelgate.api.deps import runtime
 from reelgate.api.errors import error_response
+from reelgate.backends.base import lifecycle
 from reelgate.errors import ServiceUnavailable
 
 router = APIRouter()
@@ -34,10 +35,14 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> JSONResponse:
     """200 with each check `ok`, or 503 in OpenAI's error envelope naming the checks that fail."""
     checks = {"database": await _database_ok(request), "workers": runtime(request).dispatcher.alive}
-    failing = [name for name, ok in checks.items() if not ok]
+    failing = [f"{name}: {FAILURES[name]}" for name, ok in checks.items() if not ok]
+    # Only backends that load something (model weights) have a check: loading, or failed to load.
+    problems = runtime(request).backend_problems()
+    failing += [f"backend {name}: {problem}" for name, problem in problems.items()]
     if failing:
-        reasons = "; ".join(f"{name}: {FAILURES[name]}" for name in failing)
-        return error_response(ServiceUnavailable(f"Not ready: {reasons}."))
+        return error_response(ServiceUnavailable(f"Not ready: {'; '.join(failing)}."))
+    if any(lifecycle(backend) for backend in runtime(request).backends.values()):
+        checks["backends"] = True
     return JSONResponse({"status": "ok", "checks": dict.fromkeys(checks, "ok")})
 
 

@@ -51,6 +51,7 @@ async def create_video(request: Request, key: Key) -> JSONResponse:
     fields = await _create_fields(request, rt.settings.max_body_bytes, rt.settings.image_max_bytes)
     entry = rt.catalog.get(fields.get("model", DEFAULT_MODEL))
     check_model_access(key, entry.name)
+    rt.require_ready(entry)
     prompt = _prompt(fields.get("prompt"))
     seconds = _seconds(entry, fields.get("seconds"))
     width, height = _size(entry, fields.get("size"))
@@ -109,6 +110,7 @@ async def remix_video(video_id: str, request: Request, key: Key) -> JSONResponse
     parent = await rt.tasks.remix_parent(key, video_id)
     entry = rt.catalog.get(parent.model)
     check_model_access(key, entry.name)
+    rt.require_ready(entry)
     admission = await rt.tasks.submit(
         Submission(
             key,

@@ -7,8 +7,8 @@ working directory and a progress callback; it returns the files it made, or rais
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
@@ -35,6 +35,8 @@ class VideoSpec:
     first_frame: Path | None = None
     #: The video this one remixes: the spec's `prompt` is then the instruction that changes it.
     remix_of: RemixSource | None = None
+    #: Where the backend may keep a note that outlives this process (the runner gives one; may be None).
+    checkpoint: Checkpoint | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,19 @@ class RemixSource:
 
     prompt: str
     seed: int
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A backend's note on its task that survives a restart, such as the id of a job an upstream accepted.
+
+    `saved` is what an earlier attempt of the same task saved (None on a first attempt); `save` stores a
+    new note durably before it returns. The note is the backend's own text (e.g. JSON); nothing else reads it.
+    """
+
+    task_id: str
+    saved: str | None
+    save: Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -64,3 +79,28 @@ class Backend(Protocol):
     name: str
 
     async def generate(self, spec: VideoSpec, workdir: Path, on_progress: ProgressCallback) -> GeneratedVideo: ...
+
+
+class Lifecycle(Protocol):
+    """Optional, for backends that must load something (model weights) before they can generate.
+
+    The runtime calls `start` when the worker starts, without waiting for it, and `close` at shutdown.
+    `problem` is None once ready, else why not ("loading ...", or why loading failed); `failed` says
+    the backend will never be ready in this process, so its models refuse requests (503).
+    """
+
+    @property
+    def problem(self) -> str | None: ...
+
+    @property
+    def failed(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def lifecycle(backend: Backend) -> Lifecycle | None:
+    """`backend` as a `Lifecycle` if it has one (duck-typed, so fakes need not declare it)."""
+    has_all = all(hasattr(backend, attr) for attr in ("problem", "failed", "start", "close"))
+    return backend if has_all else None  # type: ignore[return-value]

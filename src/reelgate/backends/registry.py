@@ -20,6 +20,9 @@ Factory = Callable[[str, "Settings", "list[ModelEntry]"], "Backend"]
 #: kind -> "module:function"; the function takes (name, settings, the entries using the name).
 FACTORIES: dict[str, str] = {
     "procedural": "reelgate.backends.procedural:from_settings",
+    "openai-videos": "reelgate.backends.relay:openai_videos",
+    "chat-relay": "reelgate.backends.relay:chat_relay",
+    "diffusers": "reelgate.backends.diffusion:from_settings",
 }
 
 

@@ -103,6 +103,8 @@ tasks = Table(
     Column("spritesheet_file", String(100)),
     #: Set by `DELETE /v1/videos/{id}`: the task answers 404 everywhere and its files are gone.
     Column("deleted_at", UtcDateTime),
+    #: The backend's checkpoint (e.g. the upstream job a relay resumes after a restart); opaque here.
+    Column("backend_state", Text),
 )
 
 idempotency_keys = Table(

@@ -56,6 +56,8 @@ class Task:
     input_image: str | None = None
     spritesheet_file: str | None = None
     deleted_at: datetime | None = None
+    #: The backend's checkpoint (`backends.base.Checkpoint`); internal, never shown to clients.
+    backend_state: str | None = None
 
     @property
     def width(self) -> int:

@@ -68,6 +68,15 @@ async def set_progress(conn: AsyncConnection, task_id: str, progress: int, now: 
     )
 
 
+async def save_backend_state(conn: AsyncConnection, task_id: str, state: str, now: datetime) -> None:
+    """Keep the backend's checkpoint of a running task (and refresh its heartbeat)."""
+    await conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id, tasks.c.status == TaskStatus.IN_PROGRESS.value)
+        .values(backend_state=state, heartbeat_at=now)
+    )
+
+
 async def heartbeat(conn: AsyncConnection, task_id: str, now: datetime) -> None:
     await conn.execute(
         update(tasks)

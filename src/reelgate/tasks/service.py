@@ -230,19 +230,20 @@ class TaskService:
         return current.spritesheet_file
 
     async def delete(self, key: ApiKey, task_id: str) -> Task:
-        """Delete a finished video of `key`: the row stays (its ledger names it), the files go."""
+        """Delete a video of `key`: the row stays (its ledger names it), the files go.
+
+        A video still queued or being made is cancelled: its worker sees the deletion at its next
+        progress write or heartbeat, stops between steps, fails the task as `cancelled` (charged as
+        any failure) and removes its files. Whichever of the two ends second removes them.
+        """
         task = await self.get_for_key(key, task_id)
-        if not task.status.is_final:
-            raise InvalidRequest(
-                f"Video '{task_id}' is still {task.status.value}; it can be deleted once it has completed or failed.",
-                param="video_id",
-            )
         async with self._engine.begin() as conn:
             deleted = await repo.mark_deleted(conn, task.id, datetime.now(UTC))
         if deleted is None:
             raise NotFound(f"Video with id '{task_id}' not found.", param="video_id")
-        for file_key in (task.video_file, task.thumbnail_file, task.spritesheet_file, task.input_image):
-            await self._forget(file_key)
+        if deleted.status.is_final:
+            for file_key in (deleted.video_file, deleted.thumbnail_file, deleted.spritesheet_file, deleted.input_image):
+                await self._forget(file_key)
         return deleted
 
     async def find_by_file(self, key: str) -> Task | None:
@@ -260,8 +261,16 @@ class TaskService:
             task = await self.get(task_id)
             yield task
             while not task.status.is_final:
-                task = await subscription.next(poll_seconds) or await self.get(task_id)
+                task = await subscription.next(poll_seconds) or await self._current(task_id)
                 yield task
+
+    async def _current(self, task_id: str) -> Task:
+        """The task as stored, deleted or not (a stream that began before a delete sees it end)."""
+        async with self._engine.connect() as conn:
+            task = await repo.get_task(conn, task_id)
+        if task is None:
+            raise NotFound(f"No task found with id '{task_id}'.", param="id")
+        return task
 
 
 async def _lock_key(conn: AsyncConnection, key_id: str) -> None:

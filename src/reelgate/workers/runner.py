@@ -15,10 +15,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reelgate.backends.base import Backend, GeneratedVideo, RemixSource, VideoSpec
+from reelgate.backends.base import Backend, Checkpoint, GeneratedVideo, RemixSource, VideoSpec
 from reelgate.errors import GenerationError
 from reelgate.events.base import EventBus
 from reelgate.ids import new_share_id
@@ -32,10 +33,13 @@ from reelgate.workers.progress import ProgressReporter
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 #: How far up a chain of remixes the original prompt is looked for.
 MAX_REMIX_DEPTH = 20
 
 INTERNAL_ERROR = TaskError("internal_error", "The video could not be generated because of an internal error.")
+CANCELLED = TaskError("cancelled", "The video was deleted before it was finished.")
 
 
 @dataclass(frozen=True)
@@ -77,27 +81,35 @@ class Worker:
 
     async def _run_claimed(self, task: Task) -> None:
         log.info("task %s: started on %s (attempt %d)", task.id, task.backend, task.attempts)
+        # Set when the task is found deleted (at claim, or at a progress write or heartbeat): the
+        # generation is then cancelled between steps and the task fails as `cancelled`.
+        deleted = asyncio.Event()
+        if task.deleted_at is not None:
+            deleted.set()
         try:
-            files = await self._produce(task)
+            files = await self._produce(task, deleted)
         except asyncio.CancelledError:
             await asyncio.shield(self._write(lambda conn, _now: repo.requeue(conn, task.id)))
             raise
         except GenerationError as exc:
-            await self._fail(task, TaskError(exc.code or "generation_failed", exc.message))
+            error = CANCELLED if deleted.is_set() else TaskError(exc.code or "generation_failed", exc.message)
+            await self._fail(task, error)
         except Exception:
             log.exception("task %s: generation crashed", task.id)
             await self._fail(task, INTERNAL_ERROR)
         else:
             await asyncio.shield(self._complete(task, files))
 
-    async def _produce(self, task: Task) -> StoredFiles:
+    async def _produce(self, task: Task, deleted: asyncio.Event) -> StoredFiles:
         backend = self._backends.get(task.backend)
         if backend is None:
             raise GenerationError(f"The backend `{task.backend}` is not configured on this server.")
-        async with self._workdir(task) as workdir, self._reporting(task) as reporter:
+        if deleted.is_set():
+            raise GenerationError(CANCELLED.message, code=CANCELLED.code)
+        async with self._workdir(task) as workdir, self._reporting(task, deleted) as reporter:
             spec = await self._spec(task)
             with self._metrics.generating(task.backend):
-                generated = await backend.generate(spec, workdir, reporter)
+                generated = await _unless_deleted(deleted, backend.generate(spec, workdir, reporter))
             await reporter.flush()
             return await self._store(generated, workdir)
 
@@ -130,6 +142,7 @@ class Worker:
         )
         if completed is not None:
             self._metrics.task_ended(completed)
+            await self._forget_if_deleted(completed)
         log.info("task %s: completed", task.id)
 
     async def _fail(self, task: Task, error: TaskError) -> None:
@@ -140,7 +153,15 @@ class Worker:
         failed = await self._write(lambda conn, now: fail_task(conn, task.id, error, now, refund=refund))
         if failed is not None:
             self._metrics.task_ended(failed, refunded=refund)
+            await self._forget_if_deleted(failed)
         log.info("task %s: failed: %s", task.id, error.message)
+
+    async def _forget_if_deleted(self, task: Task) -> None:
+        """A task deleted while it ran: its files go once it has ended (the delete left them to us)."""
+        if task.deleted_at is not None:
+            for key in (task.video_file, task.thumbnail_file, task.input_image):
+                if key is not None:
+                    await self._storage.delete(key)
 
     async def _write(self, change: Callable[..., Awaitable[Task | None]]) -> Task | None:
         """Run one change in its own transaction and publish the task it returns."""
@@ -151,10 +172,15 @@ class Worker:
         return task
 
     @asynccontextmanager
-    async def _reporting(self, task: Task) -> AsyncIterator[ProgressReporter]:
+    async def _reporting(self, task: Task, deleted: asyncio.Event) -> AsyncIterator[ProgressReporter]:
+        async def write(percent: int) -> None:
+            updated = await self._write(lambda conn, now: repo.set_progress(conn, task.id, percent, now))
+            if updated is not None and updated.deleted_at is not None:
+                deleted.set()
+
         reporter = ProgressReporter(
-            write=lambda percent: self._write(lambda conn, now: repo.set_progress(conn, task.id, percent, now)),
-            heartbeat=lambda: self._beat(task.id),
+            write=write,
+            heartbeat=lambda: self._beat(task.id, deleted),
             heartbeat_seconds=self._heartbeat_seconds,
         )
         runner = asyncio.create_task(reporter.run())
@@ -164,9 +190,12 @@ class Worker:
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
 
-    async def _beat(self, task_id: str) -> None:
+    async def _beat(self, task_id: str, deleted: asyncio.Event) -> None:
         async with self._engine.begin() as conn:
             await repo.heartbeat(conn, task_id, datetime.now(UTC))
+            current = await repo.get_task(conn, task_id)
+        if current is not None and current.deleted_at is not None:
+            deleted.set()
 
     @asynccontextmanager
     async def _workdir(self, task: Task) -> AsyncIterator[Path]:
@@ -195,7 +224,17 @@ class Worker:
             model=task.model,
             first_frame=first_frame,
             remix_of=await self._remix_source(task),
+            checkpoint=Checkpoint(task.id, task.backend_state, lambda state: self._save_state(task.id, state)),
         )
+
+    async def _save_state(self, task_id: str, state: str) -> None:
+        # Shielded: a note such as "the upstream accepted job X" must not be lost to a cancellation,
+        # or the next attempt would order (and pay for) the same video again.
+        await asyncio.shield(self._write_state(task_id, state))
+
+    async def _write_state(self, task_id: str, state: str) -> None:
+        async with self._engine.begin() as conn:
+            await repo.save_backend_state(conn, task_id, state, datetime.now(UTC))
 
     async def _remix_source(self, task: Task) -> RemixSource | None:
         """The original prompt and seed of a remix chain, with every earlier instruction appended."""
@@ -213,3 +252,19 @@ class Worker:
         if not chain:
             raise GenerationError("The video this remix starts from no longer exists.")
         return RemixSource(prompt="，".join(t.prompt for t in reversed(chain)), seed=chain[-1].seed)
+
+
+async def _unless_deleted(deleted: asyncio.Event, work: Awaitable[T]) -> T:
+    """Await `work`, cancelling it when `deleted` is set first (GenerationError `cancelled`)."""
+    job = asyncio.ensure_future(work)
+    watch = asyncio.ensure_future(deleted.wait())
+    try:
+        await asyncio.wait({job, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+        if not job.done():
+            job.cancel()  # a backend stops at its next step and returns once the GPU is free
+            await asyncio.gather(job, return_exceptions=True)
+    if job.cancelled():
+        raise GenerationError(CANCELLED.message, code=CANCELLED.code)
+    return job.result()

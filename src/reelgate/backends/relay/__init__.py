@@ -1,0 +1,47 @@
+"""Relay backends: videos made by upstream providers and re-hosted by reelgate.
+
+Two kinds, one machinery:
+
+- `openai-videos`: any upstream speaking OpenAI's Videos API (`openai_videos.py`).
+- `chat-relay`: upstreams that make videos behind chat completions, in the seed provider's markdown
+  or sora2api's `<video>` form (`chat_relay.py`, `chat_reading.py`).
+
+Upstreams are configured in settings (`config.UpstreamConfig`), models route to them through their
+catalog options (`config.ModelOptions`, turned into plans by `plans.py`). `backend.py` runs a video:
+place or resume the job, follow it, download the result. Shared parts: the HTTP edge that maps httpx
+errors once (`exchange.py`, `faults.py`), retries (`retry.py`), circuit breakers (`breaker.py`),
+concurrency slots and failover (`upstream.py`, `routing.py`), job documents and polling
+(`documents.py`, `polling.py`), the task's checkpoint (`jobs.py`), and downloads that refuse dead links
+(`transfer.py`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from reelgate.backends.relay.backend import RelayBackend
+from reelgate.backends.relay.config import Kind
+from reelgate.backends.relay.plans import plan_for
+from reelgate.backends.relay.upstream import hub_for
+
+if TYPE_CHECKING:
+    from reelgate.catalog import ModelEntry
+    from reelgate.settings import Settings
+
+__all__ = ["RelayBackend", "chat_relay", "openai_videos"]
+
+
+def openai_videos(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
+    """The registry's factory for `openai-videos` and `openai-videos:UPSTREAM`."""
+    return _build("openai-videos", name, settings, entries)
+
+
+def chat_relay(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
+    """The registry's factory for `chat-relay` and `chat-relay:UPSTREAM`."""
+    return _build("chat-relay", name, settings, entries)
+
+
+def _build(kind: Kind, name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
+    hub = hub_for(settings)
+    instance = name.partition(":")[2] or None
+    return RelayBackend(name, {entry.name: plan_for(entry, kind, instance, hub) for entry in entries}, hub)

@@ -1,0 +1,75 @@
+"""The `openai-videos` protocol: any upstream that speaks OpenAI's Videos API.
+
+    POST {base}/videos                          create (JSON, or multipart with `input_reference`)
+    GET  {base}/videos/{id}                     poll: status, progress, error
+    GET  {base}/videos/{id}/content             the MP4 (`?variant=thumbnail` for the still)
+
+Gateways that put a direct link in the job (`video_url`, `url`, ...) are served too: those links are
+tried after the content endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from typing import Any
+from urllib.parse import quote
+
+from reelgate.backends.relay.documents import JobDocument, job_object, read_job
+from reelgate.backends.relay.exchange import Exchange
+from reelgate.backends.relay.faults import UpstreamError
+from reelgate.backends.relay.jobs import JobRequest, JobState, Outcome, Watch
+from reelgate.backends.relay.polling import poll
+from reelgate.backends.relay.protocol import Started
+from reelgate.backends.relay.upstream import Upstream
+from reelgate.errors import GenerationError
+
+
+class OpenAIVideos:
+    async def start(self, exchange: Exchange, job: JobRequest, stack: AsyncExitStack) -> Started:
+        body, _ = await exchange.json(
+            "POST",
+            exchange.upstream.url("videos"),
+            headers={"Idempotency-Key": job.idempotency_key},
+            **await _payload(job),
+        )
+        job_doc = job_object(body) or {}
+        job_id = job_doc.get("id") or job_doc.get("task_id")
+        if not isinstance(job_id, str | int) or not str(job_id):
+            raise UpstreamError("the upstream's create answer has no job id", retryable=False)
+        first = read_job(job_doc) if job_doc.get("status") else None
+        return Started(job_id=str(job_id), carry=first)
+
+    async def finish(self, exchange: Exchange, started: Started, watch: Watch) -> Outcome:
+        assert started.job_id is not None
+        return await self._follow(exchange, started.job_id, watch, started.carry)
+
+    async def resume(self, exchange: Exchange, state: JobState, watch: Watch) -> Outcome:
+        if state.job_id is None:
+            raise GenerationError(
+                "The server restarted before the upstream named this video's job; it was not ordered again.",
+                code="upstream_lost",
+            )
+        return await self._follow(exchange, state.job_id, watch, None)
+
+    async def _follow(self, exchange: Exchange, job_id: str, watch: Watch, first: JobDocument | None) -> Outcome:
+        upstream = exchange.upstream
+        doc = await poll(exchange, _job_url(upstream, job_id), watch, first)
+        content = _job_url(upstream, job_id) + "/content"
+        return Outcome(
+            video_urls=(content, *doc.video_urls),
+            thumbnail_urls=(content + "?variant=thumbnail", *doc.thumbnail_urls),
+        )
+
+
+def _job_url(upstream: Upstream, job_id: str) -> str:
+    return upstream.url(f"videos/{quote(job_id, safe='')}")
+
+
+async def _payload(job: JobRequest) -> dict[str, Any]:
+    """JSON, or multipart with the reference image as `input_reference` (what OpenAI's SDK sends)."""
+    fields = {"model": job.model, "prompt": job.prompt, "seconds": str(job.seconds), "size": job.size}
+    if job.image is None:
+        return {"json": fields}
+    image = await asyncio.to_thread(job.image.read_bytes)
+    return {"data": fields, "files": {"input_reference": ("reference.png", image, "image/png")}}

@@ -1,0 +1,64 @@
+"""Catalog entries -> relay plans, checked at start-up (a wrong upstream name stops the server there)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from reelgate.backends.relay.config import Kind, ModelOptions, RouteOptions
+from reelgate.backends.relay.routing import Plan, Route
+from reelgate.backends.relay.upstream import UpstreamHub
+
+if TYPE_CHECKING:
+    from reelgate.catalog import ModelEntry
+
+log = logging.getLogger(__name__)
+
+
+def plan_for(entry: ModelEntry, kind: Kind, instance: str | None, hub: UpstreamHub) -> Plan:
+    """How `entry` is relayed; ValueError naming the model when its options or upstreams are wrong."""
+    try:
+        options = ModelOptions.model_validate(entry.options)
+    except ValidationError as exc:
+        raise ValueError(f"model {entry.name!r}: options: {exc}") from exc
+    chosen = options.upstreams or ([RouteOptions(upstream=instance)] if instance else [])
+    if not chosen:
+        raise ValueError(
+            f"model {entry.name!r}: backend {kind!r} needs an upstream: "
+            f'write backend = "{kind}:NAME" or list options.upstreams'
+        )
+    try:
+        routes = tuple(_route(entry, options, choice, hub, kind) for choice in chosen)
+    except ValueError as exc:
+        raise ValueError(f"model {entry.name!r}: {exc}") from exc
+    for route in routes:
+        _warn_on_other_durations(entry, route)
+    return Plan(entry.name, routes, options.deadline)
+
+
+def _route(entry: ModelEntry, options: ModelOptions, choice: RouteOptions, hub: UpstreamHub, kind: Kind) -> Route:
+    return Route(
+        upstream=hub.get(choice.upstream, kind),
+        model=choice.model or options.model or entry.name,
+        priority=choice.priority,
+        weight=choice.weight,
+        seconds={**options.seconds, **choice.seconds},
+        sizes={**options.sizes, **choice.sizes},
+        prompt_template=options.prompt_template,
+    )
+
+
+def _warn_on_other_durations(entry: ModelEntry, route: Route) -> None:
+    for seconds in entry.allowed_seconds:
+        sent = route.seconds.get(seconds, seconds)
+        if sent != seconds:
+            log.warning(
+                "model %r: %d s videos are made as %d s at upstream %r; "
+                "say so in the catalog (its `seconds`) so users know what they get",
+                entry.name,
+                seconds,
+                sent,
+                route.upstream.name,
+            )
