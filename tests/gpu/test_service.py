@@ -161,3 +161,10 @@ async def test_missing_weights_make_the_model_unavailable(tmp_path: Path) -> Non
             f"{server.url}/v1/videos", json={"model": "sora-2", "prompt": "a cat"}, headers={"Authorization": key}
         )
         assert other.status_code == 200  # the procedural models still work
+        video = f"{server.url}/v1/videos/{other.json()['id']}"
+        for _ in range(600):
+            if (await client.get(video, headers={"Authorization": key})).json()["status"] == "completed":
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the procedural video never completed")

@@ -26,6 +26,7 @@ class ProgressReporter:
         self._latest = 0
         self._written = 0
         self._changed = asyncio.Event()
+        self._stopping = False
 
     def __call__(self, percent: int) -> None:
         self._loop.call_soon_threadsafe(self._update, min(99, max(0, int(percent))))
@@ -35,9 +36,14 @@ class ProgressReporter:
             self._latest = percent
             self._changed.set()
 
+    def stop(self) -> None:
+        """Ask `run` to return once the write or heartbeat in hand is done (never cut one in half)."""
+        self._stopping = True
+        self._changed.set()
+
     async def run(self) -> None:
-        """Write changes as they come and heartbeat in quiet spells; runs until cancelled."""
-        while True:
+        """Write changes as they come and heartbeat in quiet spells, until `stop` (or cancelled)."""
+        while not self._stopping:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
             # arrives as the event is set, and this loop would then never stop.
             try:
@@ -46,6 +52,8 @@ class ProgressReporter:
             except TimeoutError:
                 await self._heartbeat()
                 continue
+            if self._stopping:
+                return
             self._changed.clear()
             await self.flush()
 

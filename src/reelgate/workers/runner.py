@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: How long a finished generation waits for a progress write in flight before cancelling it.
+REPORTER_GRACE_SECONDS = 5.0
+
 #: How far up a chain of remixes the original prompt is looked for.
 MAX_REMIX_DEPTH = 20
 
@@ -187,8 +190,7 @@ class Worker:
         try:
             yield reporter
         finally:
-            runner.cancel()
-            await asyncio.gather(runner, return_exceptions=True)
+            await _stop_reporter(reporter, runner)
 
     async def _beat(self, task_id: str, deleted: asyncio.Event) -> None:
         async with self._engine.begin() as conn:
@@ -252,6 +254,26 @@ class Worker:
         if not chain:
             raise GenerationError("The video this remix starts from no longer exists.")
         return RemixSource(prompt="，".join(t.prompt for t in reversed(chain)), seed=chain[-1].seed)
+
+
+async def _stop_reporter(reporter: ProgressReporter, runner: asyncio.Task[None]) -> None:
+    """Let a progress write or heartbeat in flight finish rather than cancel it inside its transaction.
+
+    A transaction cancelled mid-statement can leave SQLite's write lock held until its connection is
+    cleaned up, and the requeue or failure write that follows then waits on that lock.
+    """
+    reporter.stop()
+    try:
+        async with asyncio.timeout(REPORTER_GRACE_SECONDS):
+            await asyncio.shield(runner)
+    except TimeoutError:
+        pass
+    except Exception:
+        log.exception("progress reporting failed")  # the task's own outcome matters more
+    finally:
+        if not runner.done():
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
 
 
 async def _unless_deleted(deleted: asyncio.Event, work: Awaitable[T]) -> T:

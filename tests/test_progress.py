@@ -1,0 +1,78 @@
+"""The progress reporter: coalesced writes, a stop that never cuts a write in half, a clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+
+from reelgate.store.db import create_engine
+from reelgate.tasks import repository as repo
+from reelgate.tasks.models import TaskStatus
+from reelgate.workers.progress import ProgressReporter
+from tests.conftest import live_server, make_settings
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def test_stop_lets_a_write_in_flight_finish() -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+    written: list[int] = []
+
+    async def write(percent: int) -> None:
+        started.set()
+        await release.wait()  # a transaction in progress
+        written.append(percent)
+
+    reporter = ProgressReporter(write, _nothing, heartbeat_seconds=60)
+    runner = asyncio.create_task(reporter.run())
+    reporter(40)
+    await started.wait()
+    reporter.stop()
+    await asyncio.sleep(0.05)
+    assert not runner.done()  # still inside the write, not cancelled
+    release.set()
+    await asyncio.wait_for(runner, 5)
+    assert written == [40]
+
+
+async def test_progress_is_coalesced_and_capped_below_100() -> None:
+    written: list[int] = []
+
+    async def write(percent: int) -> None:
+        written.append(percent)
+
+    reporter = ProgressReporter(write, _nothing, heartbeat_seconds=60)
+    runner = asyncio.create_task(reporter.run())
+    for percent in (5, 3, 50, 100):
+        reporter(percent)
+    await asyncio.sleep(0.05)
+    reporter.stop()
+    await asyncio.wait_for(runner, 5)
+    assert written == [99]  # one write for the burst; 100 waits for the stored files
+
+
+async def test_shutting_down_mid_render_puts_the_task_back_in_the_queue(tmp_path: Path) -> None:
+    """A graceful stop while a video renders requeues it (the next start renders it again)."""
+    settings = make_settings(tmp_path, models={"sora-2": {"fps": 24}})
+    async with live_server(settings) as server, httpx.AsyncClient(timeout=30) as client:
+        key = await server.create_key("10")
+        created = await client.post(
+            f"{server.url}/v1/videos", json={"prompt": "雨夜的街道"}, headers={"Authorization": key}
+        )
+        task_id = created.json()["id"]
+        for _ in range(600):
+            status = (await client.get(f"{server.url}/source/{task_id}")).json()
+            if status["progress"] >= 5:
+                break
+            await asyncio.sleep(0.02)
+        engine = create_engine(settings.resolved_database_url)
+    try:
+        async with engine.connect() as conn:
+            task = await repo.get_task(conn, task_id)
+    finally:
+        await engine.dispose()
+    assert task is not None and (task.status, task.progress) == (TaskStatus.QUEUED, 0)
