@@ -213,43 +213,36 @@ def _prompt(value: object) -> str:
 
 def _seconds(entry: ModelEntry, value: object) -> int:
     """OpenAI's rule: `seconds` is a string among the model's values ("4", "8", "12")."""
-    allowed = [str(s) for s in entry.allowed_seconds]
-    if value is None:
-        return entry.seconds
-    if not isinstance(value, str):
-        raise InvalidRequest(
-            f"Invalid type for 'seconds': expected one of {_listing(allowed)} as a string, "
-            f"but got {_kind(value)} instead.",
-            param="seconds",
-            code="invalid_type",
-        )
-    if value not in allowed:
-        raise InvalidRequest(
-            f"Invalid value: '{value}'. Supported values for {entry.name} are: {_listing(allowed)}.",
-            param="seconds",
-            code="invalid_value",
-        )
-    return int(value)
+    chosen = _choice(entry, "seconds", value, [str(s) for s in entry.allowed_seconds], "values")
+    return entry.seconds if chosen is None else int(chosen)
 
 
 def _size(entry: ModelEntry, value: object) -> Size:
-    allowed = [f"{w}x{h}" for w, h in entry.allowed_sizes]
-    if value is None:
+    chosen = _choice(entry, "size", value, [f"{w}x{h}" for w, h in entry.allowed_sizes], "sizes")
+    if chosen is None:
         return entry.size_for(Orientation.PORTRAIT)
+    width, height = (int(side) for side in chosen.split("x"))
+    return width, height
+
+
+def _choice(entry: ModelEntry, param: str, value: object, allowed: list[str], noun: str) -> str | None:
+    """`value` if it is one of the `allowed` strings, None if left out; 400 in OpenAI's words otherwise."""
+    if value is None:
+        return None
     if not isinstance(value, str):
         raise InvalidRequest(
-            f"Invalid type for 'size': expected a string, but got {_kind(value)} instead.",
-            param="size",
+            f"Invalid type for '{param}': expected one of {_listing(allowed)} as a string, "
+            f"but got {_kind(value)} instead.",
+            param=param,
             code="invalid_type",
         )
     if value not in allowed:
         raise InvalidRequest(
-            f"Invalid value: '{value}'. Supported sizes for {entry.name} are: {_listing(allowed)}.",
-            param="size",
+            f"Invalid value: '{value}'. Supported {noun} for {entry.name} are: {_listing(allowed)}.",
+            param=param,
             code="invalid_value",
         )
-    width, height = (int(side) for side in value.split("x"))
-    return width, height
+    return value
 
 
 def _reference_value(fields: dict[str, Any]) -> str | bytes | None:
