@@ -66,6 +66,27 @@ def serve(
 
 
 @app.command()
+def worker(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    backends: Annotated[
+        list[str] | None,
+        typer.Option("--backend", help="A catalog backend this worker renders (repeat; default: all)."),
+    ] = None,
+    log_format: Annotated[
+        Literal["json", "text"] | None, typer.Option("--log-format", help="Log lines as text or JSON.")
+    ] = None,
+) -> None:
+    """Render queued tasks without serving HTTP (e.g. on a GPU host), beside a `reelgate serve`."""
+    from reelgate.observability.logging import configure_logging
+    from reelgate.runtime import run_worker
+
+    settings = _settings(data_dir=data_dir, database_url=database_url, log_format=log_format, run_backends=backends)
+    configure_logging(settings)
+    asyncio.run(run_worker(settings))
+
+
+@app.command()
 def migrate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Create or upgrade the database schema."""
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import secrets
+import signal
 import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -62,7 +63,8 @@ def build_backends(settings: Settings, catalog: Catalog, given: Mapping[str, Bac
     backends = dict(given)
     users: dict[str, list[ModelEntry]] = {}
     for entry in catalog:
-        users.setdefault(entry.backend, []).append(entry)
+        if not settings.run_backends or entry.backend in settings.run_backends:
+            users.setdefault(entry.backend, []).append(entry)
     for name, entries in users.items():
         if name not in backends:
             backends[name] = make_backend(name, settings, entries)
@@ -88,6 +90,7 @@ async def open_runtime(
         heartbeat_seconds=settings.lease_seconds / 3,
         refund_on_failure=not settings.charge_on_failure,
         metrics=metrics,
+        only=list(backends) if settings.run_backends else None,
     )
     dispatcher = LocalDispatcher(worker.run, settings.worker_slots)
     policy = Policy(
@@ -95,7 +98,9 @@ async def open_runtime(
         resend_protection=settings.resend_protection,
         retention=timedelta(days=settings.retention_days) if settings.retention_days else None,
     )
-    tasks = TaskService(engine, dispatcher, bus, policy, metrics, storage)
+    tasks = TaskService(
+        engine, dispatcher, bus, policy, metrics, storage, runs=frozenset(backends) if settings.run_backends else None
+    )
     runtime = Runtime(settings, catalog, engine, bus, storage, dispatcher, tasks, metrics, backends)
     await dispatcher.start()
     managed = [m for m in map(lifecycle, backends.values()) if m is not None]
@@ -118,7 +123,8 @@ async def open_runtime(
 
 
 async def _sweep(runtime: Runtime) -> None:
-    """Recover tasks of dead workers at start and every half lease, and dispatch what is queued."""
+    """Recover tasks of dead workers and dispatch what is queued (of the backends run here), at start and
+    every `queue_poll_seconds` (at most half a lease)."""
     settings = runtime.settings
     while True:
         try:
@@ -129,9 +135,29 @@ async def _sweep(runtime: Runtime) -> None:
                 max_attempts=settings.max_attempts,
                 refund=not settings.charge_on_failure,
                 metrics=runtime.metrics,
+                backends=list(runtime.backends) if settings.run_backends else None,
             )
             for task_id in queued:
                 runtime.dispatcher.submit(task_id)
         except Exception:
             log.exception("recovery sweep failed; trying again")
-        await asyncio.sleep(settings.lease_seconds / 2)
+        await asyncio.sleep(min(settings.lease_seconds / 2, settings.queue_poll_seconds))
+
+
+async def run_worker(settings: Settings) -> None:
+    """`reelgate worker`: render queued tasks of this process's backends, with no HTTP, until a signal.
+
+    Another process (`reelgate serve`, sharing the database and the data folder) accepts and bills the
+    requests; this one claims their tasks, renders them and finishes them, and the clients see the
+    progress through the database.
+    """
+    catalog = Catalog.build(settings.models)
+    backends = build_backends(settings, catalog, {})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with open_runtime(settings, catalog, backends) as runtime:
+        log.info("worker ready: rendering %s", ", ".join(sorted(runtime.backends)) or "nothing")
+        await stop.wait()
+    log.info("worker stopped")

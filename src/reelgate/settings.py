@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     locale: Literal["zh", "en"] = "zh"
     #: How many tasks the embedded worker pool renders at once.
     worker_slots: int = Field(1, ge=1, le=64)
+    #: The backends this process renders (catalog `backend` names); empty renders every one the catalog
+    #: names. Tasks of the others stay queued for a process that runs them (`reelgate worker` on a GPU host).
+    run_backends: list[str] = Field(default_factory=list)
+    #: How often a process looks in the database for queued tasks it can run (another process accepted them).
+    queue_poll_seconds: float = Field(2.0, gt=0, le=60)
     #: The longest silence a chat stream allows itself before it sends keep-alive content.
     keepalive_seconds: float = Field(8.0, gt=0, le=10)
     max_body_bytes: int = Field(1_048_576, ge=1024)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -43,11 +44,16 @@ async def apply(conn: AsyncConnection, task_id: str, transition: Transition, *ex
     return Task.from_row(row) if row else None
 
 
-async def claim(conn: AsyncConnection, task_id: str, worker_id: str, now: datetime) -> Task | None:
+async def claim(
+    conn: AsyncConnection, task_id: str, worker_id: str, now: datetime, backends: Collection[str] | None = None
+) -> Task | None:
+    """Take a queued task for this worker; with `backends`, only a task of one of them."""
+    guard = [tasks.c.backend.in_(list(backends))] if backends is not None else []
     return await apply(
         conn,
         task_id,
         lifecycle.CLAIM,
+        *guard,
         attempts=tasks.c.attempts + 1,
         worker_id=worker_id,
         started_at=now,
@@ -119,10 +125,12 @@ async def stale_tasks(conn: AsyncConnection, stale_before: datetime) -> list[Tas
     return [Task.from_row(row) for row in rows]
 
 
-async def queued_ids(conn: AsyncConnection) -> list[str]:
-    rows = await conn.execute(
-        select(tasks.c.id).where(tasks.c.status == TaskStatus.QUEUED.value).order_by(tasks.c.created_at)
-    )
+async def queued_ids(conn: AsyncConnection, backends: Collection[str] | None = None) -> list[str]:
+    """Queued tasks, oldest first; with `backends`, only those of these backends."""
+    query = select(tasks.c.id).where(tasks.c.status == TaskStatus.QUEUED.value)
+    if backends is not None:
+        query = query.where(tasks.c.backend.in_(list(backends)))
+    rows = await conn.execute(query.order_by(tasks.c.created_at))
     return [row.id for row in rows]
 
 

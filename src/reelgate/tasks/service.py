@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import tempfile
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -81,6 +81,7 @@ class TaskService:
         policy: Policy,
         metrics: Metrics | None = None,
         storage: Storage | None = None,
+        runs: Collection[str] | None = None,
     ) -> None:
         self._engine = engine
         self._dispatcher = dispatcher
@@ -88,6 +89,8 @@ class TaskService:
         self.policy = policy
         self._metrics = metrics or Metrics()
         self._storage = storage
+        #: The backends this process renders; a task of another stays queued for a process that runs it.
+        self._runs = runs
 
     async def submit(self, submission: Submission) -> Admission:
         """Attach to the task this request already made, or charge the key and create one.
@@ -107,7 +110,8 @@ class TaskService:
             await self._forget(reference)
             return admission
         self._metrics.task_charged(admission.task)
-        self._dispatcher.submit(admission.task.id)
+        if self._runs is None or admission.task.backend in self._runs:
+            self._dispatcher.submit(admission.task.id)
         return admission
 
     async def _admit(self, submission: Submission, task: Task, now: datetime) -> Admission:

@@ -9,6 +9,7 @@ was accepted; under the refund policy a failure gives it back once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -31,8 +32,9 @@ async def recover(
     max_attempts: int,
     refund: bool = False,
     metrics: Metrics | None = None,
+    backends: Collection[str] | None = None,
 ) -> list[str]:
-    """Requeue or fail stale tasks; the IDs of every queued task, oldest first, to dispatch."""
+    """Requeue or fail stale tasks; the IDs of the queued tasks (of `backends`), oldest first, to dispatch."""
     now = datetime.now(UTC)
     stale_before = now - timedelta(seconds=lease_seconds)
     ended: list[Task] = []
@@ -43,7 +45,7 @@ async def recover(
             if changed is not None:
                 bus.publish(changed)
                 ended.append(changed)
-        queued = await repo.queued_ids(conn)
+        queued = await repo.queued_ids(conn, backends)
     for task in ended:
         if metrics is not None and task.status.is_final:
             metrics.task_ended(task, refunded=refund)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,6 +64,7 @@ class Worker:
         heartbeat_seconds: float,
         refund_on_failure: bool = False,
         metrics: Metrics | None = None,
+        only: Collection[str] | None = None,
     ) -> None:
         self._engine = engine
         self._backends = backends
@@ -74,9 +75,11 @@ class Worker:
         self._heartbeat_seconds = heartbeat_seconds
         self._refund_on_failure = refund_on_failure
         self._metrics = metrics or Metrics()
+        #: The backends this worker may claim tasks of; None claims any (and fails those it lacks).
+        self._only = list(only) if only is not None else None
 
     async def run(self, task_id: str) -> None:
-        task = await self._write(lambda conn, now: repo.claim(conn, task_id, self._worker_id, now))
+        task = await self._write(lambda conn, now: repo.claim(conn, task_id, self._worker_id, now, backends=self._only))
         if task is None:
             return  # another worker has it, or it already ended
         with log_context(task_id=task.id, key_id=task.key_id):
