@@ -2,11 +2,13 @@
 
 A caption is drawn only with a font that has a glyph for every character; where none is found
 (Chinese text on a machine without a CJK font) the shot simply has no caption, never boxes of tofu.
+Fonts are looked for in `font_path`, the system's usual places, fontconfig, and pip packages.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import logging
 import shutil
 import subprocess
@@ -62,9 +64,8 @@ class FontFinder:
         found = [self._preferred] if self._preferred else []
         if not self._search_system:
             return found
-        return found + [
-            path for path in (*CJK_CANDIDATES, *_fontconfig_cjk(), *LATIN_CANDIDATES) if Path(path).exists()
-        ]
+        system = (*CJK_CANDIDATES, *_fontconfig_cjk(), *packaged_cjk_fonts(), *LATIN_CANDIDATES)
+        return found + [path for path in system if Path(path).exists()]
 
 
 @functools.lru_cache(maxsize=64)
@@ -74,6 +75,18 @@ def _load(path: str, size: int) -> FontType | None:
     except OSError:
         log.warning("cannot read the font file %s", path)
         return None
+
+
+@functools.lru_cache(maxsize=1)
+def packaged_cjk_fonts() -> tuple[str, ...]:
+    """CJK fonts that come with a pip package (`pip install mplfonts` brings Noto Sans CJK SC).
+
+    For machines where the system's own fonts cannot be installed; the package is found, not imported.
+    """
+    spec = importlib.util.find_spec("mplfonts")
+    if spec is None or spec.origin is None:
+        return ()
+    return (str(Path(spec.origin).parent / "fonts" / "NotoSansCJKsc-Regular.otf"),)
 
 
 @functools.lru_cache(maxsize=1)
