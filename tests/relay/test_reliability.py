@@ -31,13 +31,17 @@ async def test_failover_when_the_first_upstream_refuses(tmp_path: Path, media: P
     assert (second.counts.creates, second.counts.accepted) == (1, 1)
 
 
+COOLDOWN = 6.0
+
+
 async def test_breaker_opens_after_failures_and_closes_after_a_good_probe(tmp_path: Path, media: Path) -> None:
     flaky, steady = VideosUpstream(media, Script(refuse=502)), VideosUpstream(media)
     with serving(flaky) as one, serving(steady) as two:
         settings = relay_settings(
             tmp_path,
             {
-                "flaky": upstream(one.url, retries=0, breaker_failures=2, breaker_cooldown=1.0),
+                # A cool-down long enough that two videos through `steady` fit inside it on a busy CI box.
+                "flaky": upstream(one.url, retries=0, breaker_failures=2, breaker_cooldown=COOLDOWN),
                 "steady": upstream(two.url),
             },
             {"m": relayed("openai-videos", upstreams=[{"upstream": "flaky"}, {"upstream": "steady", "priority": 1}])},
@@ -61,7 +65,8 @@ async def test_breaker_opens_after_failures_and_closes_after_a_good_probe(tmp_pa
             assert steady.counts.accepted == 4
 
             flaky.script.refuse = None  # it recovers
-            await asyncio.sleep(max(0.0, 1.1 - (time.monotonic() - opened)))
+            assert time.monotonic() - opened < COOLDOWN  # the check above really was inside the cool-down
+            await asyncio.sleep(max(0.0, COOLDOWN + 0.1 - (time.monotonic() - opened)))
             await video()  # the probe: accepted, the circuit closes
             await video()  # and it takes the traffic again
     assert flaky.counts.accepted == 2 and steady.counts.accepted == 4
