@@ -58,6 +58,8 @@ async def test_expired_files_are_deleted_and_answer_410(tmp_path: Path) -> None:
         assert source["expires_at"] == source["created_at"] + 86_400
         files = _files(client, source)
         rt = _runtime(client)
+        # A spritesheet made on request is one of the task's files too, and expires with them.
+        files.append(rt.storage.local_path(await rt.tasks.spritesheet(await rt.tasks.get(source["id"]))))
 
         assert await expire_files(rt.engine, rt.storage) == []  # not yet due
         assert all(path.is_file() for path in files)

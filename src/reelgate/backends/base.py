@@ -47,6 +47,16 @@ class RemixSource:
     seed: int
 
 
+#: Between a parent's prompt and the remix instructions that follow it.
+REMIX_JOINER = "，"
+
+
+def full_prompt(spec: VideoSpec) -> str:
+    """What a backend that cannot edit a video makes for `spec`: a remix is its parent's prompt with
+    the instruction added, in the same way the worker chains the instructions of earlier remixes."""
+    return REMIX_JOINER.join((spec.remix_of.prompt, spec.prompt)) if spec.remix_of else spec.prompt
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """A backend's note on its task that survives a restart, such as the id of a job an upstream accepted.

@@ -60,6 +60,12 @@ class Task:
     backend_state: str | None = None
 
     @property
+    def stored_files(self) -> tuple[str, ...]:
+        """Storage keys of every file kept for this task: video, thumbnail, spritesheet, reference image."""
+        keys = (self.video_file, self.thumbnail_file, self.spritesheet_file, self.input_image)
+        return tuple(key for key in keys if key is not None)
+
+    @property
     def width(self) -> int:
         return int(self.size.split("x")[0])
 

@@ -246,7 +246,7 @@ class TaskService:
         if deleted is None:
             raise NotFound(f"Video with id '{task_id}' not found.", param="video_id")
         if deleted.status.is_final:
-            for file_key in (deleted.video_file, deleted.thumbnail_file, deleted.spritesheet_file, deleted.input_image):
+            for file_key in deleted.stored_files:
                 await self._forget(file_key)
         return deleted
 

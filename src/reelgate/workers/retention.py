@@ -43,9 +43,8 @@ async def _expire(engine: AsyncEngine, storage: Storage, task: Task) -> bool:
     """Delete one task's files and mark it; False if another process marked it first or this failed."""
     with log_context(task_id=task.id, key_id=task.key_id):
         try:
-            for key in (task.video_file, task.thumbnail_file):
-                if key:
-                    await storage.delete(key)
+            for key in task.stored_files:
+                await storage.delete(key)
             async with engine.begin() as conn:
                 changed = await repo.expire_files(conn, task.id)
         except Exception:

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reelgate.backends.base import Backend, Checkpoint, GeneratedVideo, RemixSource, VideoSpec
+from reelgate.backends.base import REMIX_JOINER, Backend, Checkpoint, GeneratedVideo, RemixSource, VideoSpec
 from reelgate.errors import GenerationError
 from reelgate.events.base import EventBus
 from reelgate.ids import new_share_id
@@ -165,9 +165,8 @@ class Worker:
     async def _forget_if_deleted(self, task: Task) -> None:
         """A task deleted while it ran: its files go once it has ended (the delete left them to us)."""
         if task.deleted_at is not None:
-            for key in (task.video_file, task.thumbnail_file, task.input_image):
-                if key is not None:
-                    await self._storage.delete(key)
+            for key in task.stored_files:
+                await self._storage.delete(key)
 
     async def _write(self, change: Callable[..., Awaitable[Task | None]]) -> Task | None:
         """Run one change in its own transaction and publish the task it returns."""
@@ -256,7 +255,7 @@ class Worker:
                 current = parent
         if not chain:
             raise GenerationError("The video this remix starts from no longer exists.")
-        return RemixSource(prompt="，".join(t.prompt for t in reversed(chain)), seed=chain[-1].seed)
+        return RemixSource(prompt=REMIX_JOINER.join(t.prompt for t in reversed(chain)), seed=chain[-1].seed)
 
 
 async def _stop_reporter(reporter: ProgressReporter, runner: asyncio.Task[None]) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from reelgate.backends.base import GeneratedVideo, ProgressCallback, VideoSpec
+from reelgate.backends.base import GeneratedVideo, ProgressCallback, VideoSpec, full_prompt
 from reelgate.backends.diffusion import framing, shots, sound
 from reelgate.backends.diffusion.config import DiffusionConfig
 from reelgate.backends.diffusion.loader import Loaded
@@ -77,7 +77,7 @@ def _prompt_and_seed(spec: VideoSpec, config: DiffusionConfig) -> tuple[str, int
     seed = spec.seed if config.seed is None else config.seed
     if spec.remix_of is None:
         return spec.prompt, seed
-    return f"{spec.remix_of.prompt}，{spec.prompt}", spec.remix_of.seed if config.seed is None else seed
+    return full_prompt(spec), spec.remix_of.seed if config.seed is None else seed
 
 
 def _clips(job: Job, spec: VideoSpec, plan: list[shots.Shot], size: tuple[int, int], progress: Progress) -> list[Clip]:

@@ -15,7 +15,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import TypeVar
 
-from reelgate.backends.base import VideoSpec
+from reelgate.backends.base import VideoSpec, full_prompt
 from reelgate.backends.relay.config import ModelName
 from reelgate.backends.relay.faults import UpstreamError
 from reelgate.backends.relay.jobs import JobRequest
@@ -53,7 +53,7 @@ class Route:
 
     def _prompt(self, spec: VideoSpec, seconds: int) -> str:
         # A relayed remix is a new video from the original prompt and the instructions since.
-        prompt = f"{spec.remix_of.prompt}，{spec.prompt}" if spec.remix_of else spec.prompt
+        prompt = full_prompt(spec)
         if self.upstream.kind != "chat-relay":
             return prompt
         ratio = "9:16" if spec.height > spec.width else "16:9"
