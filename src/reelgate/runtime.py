@@ -80,6 +80,8 @@ async def open_runtime(
     await migrate(engine)
     bus = LocalEventBus()
     storage = LocalStorage(settings.media_dir)
+    # With REELGATE_RUN_BACKENDS this process claims, dispatches and polls for only its own backends.
+    only = frozenset(backends) if settings.run_backends else None
     worker = Worker(
         engine,
         backends,
@@ -90,7 +92,7 @@ async def open_runtime(
         heartbeat_seconds=settings.lease_seconds / 3,
         refund_on_failure=not settings.charge_on_failure,
         metrics=metrics,
-        only=list(backends) if settings.run_backends else None,
+        only=only,
     )
     dispatcher = LocalDispatcher(worker.run, settings.worker_slots)
     policy = Policy(
@@ -98,15 +100,13 @@ async def open_runtime(
         resend_protection=settings.resend_protection,
         retention=timedelta(days=settings.retention_days) if settings.retention_days else None,
     )
-    tasks = TaskService(
-        engine, dispatcher, bus, policy, metrics, storage, runs=frozenset(backends) if settings.run_backends else None
-    )
+    tasks = TaskService(engine, dispatcher, bus, policy, metrics, storage, runs=only)
     runtime = Runtime(settings, catalog, engine, bus, storage, dispatcher, tasks, metrics, backends)
     await dispatcher.start()
     managed = [m for m in map(lifecycle, backends.values()) if m is not None]
     # Loading weights takes minutes: readiness reports it while the server already answers.
     sweepers = [asyncio.create_task(m.start(), name="reelgate-backend-start") for m in managed]
-    sweepers.append(asyncio.create_task(_sweep(runtime), name="reelgate-recovery"))
+    sweepers.append(asyncio.create_task(_sweep(runtime, only), name="reelgate-recovery"))
     if settings.retention_days:
         expiry = retention.sweep_forever(engine, storage, settings.retention_sweep_seconds)
         sweepers.append(asyncio.create_task(expiry, name="reelgate-retention"))
@@ -122,7 +122,7 @@ async def open_runtime(
         await engine.dispose()
 
 
-async def _sweep(runtime: Runtime) -> None:
+async def _sweep(runtime: Runtime, only: frozenset[str] | None) -> None:
     """Recover tasks of dead workers and dispatch what is queued (of the backends run here), at start and
     every `queue_poll_seconds` (at most half a lease)."""
     settings = runtime.settings
@@ -135,7 +135,7 @@ async def _sweep(runtime: Runtime) -> None:
                 max_attempts=settings.max_attempts,
                 refund=not settings.charge_on_failure,
                 metrics=runtime.metrics,
-                backends=list(runtime.backends) if settings.run_backends else None,
+                backends=only,
             )
             for task_id in queued:
                 runtime.dispatcher.submit(task_id)
