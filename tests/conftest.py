@@ -46,11 +46,13 @@ def assert_openai_error(response: httpx.Response, status: int, code: str | None,
 
 @pytest.fixture(autouse=True)
 def _isolated_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test reads a developer's own reelgate.toml or REELGATE_* variables."""
+    """No test reads a developer's own reelgate.toml or REELGATE_* variables, or writes their data folder."""
     for name in list(os.environ):
         if name.startswith("REELGATE_") and name != "REELGATE_TEST_PG":
             monkeypatch.delenv(name)
     monkeypatch.setenv("REELGATE_CONFIG", str(tmp_path / "absent.toml"))
+    # The per-user default data folder (platformdirs) lands here, also for child processes.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "user-data"))
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:

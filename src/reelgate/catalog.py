@@ -110,7 +110,7 @@ class Catalog:
 
     def get(self, name: object) -> ModelEntry:
         if not isinstance(name, str) or name not in self._entries:
-            raise ModelNotFound(str(name))
+            raise ModelNotFound(str(name), list(self._entries))
         return self._entries[name]
 
     def __iter__(self) -> Iterator[ModelEntry]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
-from reelgate.admin.cli import keys_app, usage
+from reelgate.admin.cli import DatabaseUrl, DataDir, keys_app, usage
 from reelgate.settings import Settings
 
 app = typer.Typer(help="reelgate: a self-hosted, OpenAI-compatible video generation gateway.", no_args_is_help=True)
@@ -19,9 +21,7 @@ ledger_app = typer.Typer(help="Check the books.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
 
 T = TypeVar("T")
-
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the database and media live.")]
-DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL (default: SQLite).")]
+log = logging.getLogger("reelgate.cli")
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -40,7 +40,11 @@ def _with_engine(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
         finally:
             await engine.dispose()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except (OSError, SQLAlchemyError) as exc:
+        typer.echo(f"error: cannot use the database {settings.database_label}: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 @app.command()
@@ -61,8 +65,28 @@ def serve(
 
     settings = _settings(host=host, port=port, data_dir=data_dir, database_url=database_url, log_format=log_format)
     configure_logging(settings)
+    check_port_free(settings.host, settings.port)
+    log.info("data folder %s, database %s", settings.data_dir.resolve(), settings.database_label)
     # log_config=None: uvicorn's own lines go through the root handler, in the same format.
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", log_config=None)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Exit with a `--port` hint when the port is taken, before migrations run and start-up is logged."""
+    if port == 0:
+        return
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            sock.bind((host, port))
+    except OSError as exc:
+        typer.echo(
+            f"error: cannot listen on {host}:{port}: {exc.strerror or exc}. Another program (another reelgate?) "
+            f"may be using it: stop it, or choose another port, e.g. `reelgate serve --port {port + 1}`.",
+            err=True,
+        )
+        raise typer.Exit(1) from exc
 
 
 @app.command()
@@ -95,7 +119,7 @@ def migrate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
     _with_engine(settings, noop)
-    typer.echo(f"database is up to date: {settings.resolved_database_url}")
+    typer.echo(f"database is up to date: {settings.database_label}")
 
 
 @ledger_app.command("verify")

@@ -21,6 +21,7 @@ One handler in `api/errors.py` renders them; a mid-stream failure uses the same 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 
@@ -75,9 +76,10 @@ class NotFound(ReelgateError):
 class ModelNotFound(NotFound):
     default_code = "model_not_found"
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, available: Sequence[str] | None = None) -> None:
+        choices = f" Available models: {', '.join(available)}." if available else ""
         super().__init__(
-            f"The model `{model}` does not exist or you do not have access to it.",
+            f"The model `{model}` does not exist or you do not have access to it.{choices}",
             param="model",
         )
 

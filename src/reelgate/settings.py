@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+from platformdirs import user_data_path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -24,10 +25,16 @@ def config_file() -> Path:
     return Path(os.environ.get("REELGATE_CONFIG", "reelgate.toml"))
 
 
+def default_data_dir() -> Path:
+    """The per-user data folder (`~/.local/share/reelgate` on Linux), whatever the current directory."""
+    return user_data_path("reelgate", appauthor=False)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REELGATE_", extra="forbid")
 
-    data_dir: Path = Path("reelgate-data")
+    #: Database (SQLite), media and work files; a per-user folder so every command finds the same one.
+    data_dir: Path = Field(default_factory=default_data_dir)
     #: SQLAlchemy URL; empty means the SQLite file `{data_dir}/reelgate.db`.
     database_url: str = ""
     host: str = "127.0.0.1"
@@ -122,3 +129,13 @@ class Settings(BaseSettings):
         if url.startswith("sqlite://"):
             return "sqlite+aiosqlite://" + url.removeprefix("sqlite://")
         return url
+
+    @property
+    def database_label(self) -> str:
+        """The database for people to read: the SQLite file's path, or the URL without its password."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.resolved_database_url)
+        if url.get_backend_name() == "sqlite":
+            return str(url.database)
+        return url.render_as_string(hide_password=True)

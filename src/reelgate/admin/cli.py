@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from reelgate.admin.base import AdminPort
 from reelgate.admin.schemas import (
@@ -33,15 +34,27 @@ from reelgate.admin.schemas import (
 )
 from reelgate.billing.usage import GroupBy
 from reelgate.errors import ReelgateError
-from reelgate.settings import Settings
+from reelgate.settings import Settings, default_data_dir
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 keys_app = typer.Typer(help="Create, change and inspect API keys and their balances.", no_args_is_help=True)
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the database and media live.")]
-DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL (default: SQLite).")]
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help=f"The data folder holding the database (reelgate.db) and media. Default: $REELGATE_DATA_DIR, else "
+        f"{default_data_dir()}.",
+    ),
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url", help="SQLAlchemy URL of the database (default: the SQLite file in the data folder)."
+    ),
+]
 Server = Annotated[
     str | None, typer.Option("--server", help="A running server's base URL; default: the database directly.")
 ]
@@ -67,6 +80,10 @@ class Target:
         given: dict[str, Any] = {"data_dir": self.data_dir, "database_url": self.database_url}
         return Settings(**{name: value for name, value in given.items() if value is not None})
 
+    def where(self) -> str:
+        """` (database: ...)` for errors of a command that opened the database; empty with --server."""
+        return "" if self.server else f" (database: {self.settings().database_label})"
+
 
 def run(target: Target, work: Callable[[AdminPort], Awaitable[T]]) -> T:
     """`work(admin)` on the target; a refusal (unknown key, bad amount, ...) is printed, exit code 1."""
@@ -79,7 +96,10 @@ def run(target: Target, work: Callable[[AdminPort], Awaitable[T]]) -> T:
     try:
         return asyncio.run(main())
     except ReelgateError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
+        typer.echo(f"error: {exc.message}{target.where()}", err=True)
+        raise typer.Exit(1) from exc
+    except (OSError, SQLAlchemyError) as exc:
+        typer.echo(f"error: cannot use the database {target.settings().database_label}: {exc}", err=True)
         raise typer.Exit(1) from exc
 
 
@@ -111,6 +131,11 @@ def _when(unix: int | None) -> str:
     return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%d %H:%M:%S") if unix is not None else "-"
 
 
+KEY_HEADER = f"{'id':30}  {'hint':10}  {'balance':>12}  {'state':8}  name"
+ENTRY_HEADER = f"{'entry':>6}  {'time (UTC)':19}  {'kind':10}  {'amount':>12}  {'balance':>12}  task  note"
+TASK_HEADER = f"{'task':31}  {'time (UTC)':19}  {'status':11}  {'price':>8}  model  prompt"
+
+
 def key_line(key: KeyObject) -> str:
     expired = key.expires_at is not None and key.expires_at <= datetime.now(UTC).timestamp()
     state = "deleted" if key.deleted else "disabled" if key.disabled else "expired" if expired else "active"
@@ -126,7 +151,10 @@ def task_line(task: TaskSummary) -> str:
     return f"{task.id}  {_when(task.created_at)}  {task.status:11}  {task.price:>8}  {task.model}  {task.prompt[:40]}"
 
 
-def print_page(page: ObjectList[Any], line: Callable[[Any], str]) -> None:
+def print_page(page: ObjectList[Any], line: Callable[[Any], str], header: str) -> None:
+    """The items, one line each; the column header goes to stderr, so that stdout stays one item a line."""
+    if page.data:
+        typer.echo(header, err=True)
     for item in page.data:
         typer.echo(line(item))
     if page.has_more:
@@ -142,7 +170,10 @@ def print_usage(report: UsageReport) -> None:
 
 @keys_app.command("create")
 def keys_create(
-    balance: Annotated[str, typer.Option(help="Starting balance in credits, e.g. 10 or 2.5.")] = "0",
+    balance: Annotated[
+        str | None,
+        typer.Option(help="Starting balance in credits, e.g. 10 or 2.5 (a key without credits can't make videos)."),
+    ] = None,
     name: Annotated[str, typer.Option(help="A label for the key.")] = "",
     expires: Annotated[str | None, typer.Option(help="Expiry, ISO 8601 (UTC unless a zone is given).")] = None,
     models: Annotated[str | None, typer.Option(help="Comma-separated models the key may use (default: all).")] = None,
@@ -153,14 +184,21 @@ def keys_create(
     server: Server = None,
     admin_token: AdminToken = None,
 ) -> None:
-    """Create a key and print it. It is shown only this once."""
+    """Create a key and print it (shown only this once). It works on the server that uses the same database."""
     values = _given(expires_at=expires, rpm_limit=rpm, concurrency_limit=concurrency)
     if models is not None:
         values["allowed_models"] = _models(models)
-    body = parse(KeyCreate, {"balance": balance, "name": name, **values})
-    key = run(Target(data_dir, database_url, server, admin_token), lambda admin: admin.create_key(body))
+    body = parse(KeyCreate, {"balance": balance or "0", "name": name, **values})
+    target = Target(data_dir, database_url, server, admin_token)
+    key = run(target, lambda admin: admin.create_key(body))
     typer.echo(key.secret)
-    typer.echo(f"id {key.id}  name {key.name or '-'}  balance {key.balance}", err=True)
+    typer.echo(f"id {key.id}  name {key.name or '-'}  balance {key.balance}{target.where()}", err=True)
+    if balance is None:
+        typer.echo(
+            f"warning: the key has no credits, so every video request gets 429 insufficient_quota. "
+            f"Top it up: `reelgate keys topup {key.id} 10 --reason start` (or pass --balance next time).",
+            err=True,
+        )
 
 
 @keys_app.command("list")
@@ -177,7 +215,7 @@ def keys_list(
     """List keys (their hints, never the keys themselves), oldest first."""
     page = parse(PageParams, _given(limit=limit, after=after, order=order))
     target = Target(data_dir, database_url, server, admin_token)
-    print_page(run(target, lambda admin: admin.list_keys(page, include_deleted)), key_line)
+    print_page(run(target, lambda admin: admin.list_keys(page, include_deleted)), key_line, KEY_HEADER)
 
 
 @keys_app.command("show")
@@ -290,7 +328,7 @@ def keys_ledger(
     """A key's ledger entries, newest first: id, time, kind, amount, balance after, task, note."""
     page = parse(PageParams, _given(limit=limit, after=after, order=order))
     target = Target(data_dir, database_url, server, admin_token)
-    print_page(run(target, lambda admin: admin.key_ledger(key_id, page)), entry_line)
+    print_page(run(target, lambda admin: admin.key_ledger(key_id, page)), entry_line, ENTRY_HEADER)
 
 
 @keys_app.command("tasks")
@@ -307,7 +345,7 @@ def keys_tasks(
     """A key's tasks, newest first: id, time, status, price, model, prompt."""
     page = parse(PageParams, _given(limit=limit, after=after, order=order))
     target = Target(data_dir, database_url, server, admin_token)
-    print_page(run(target, lambda admin: admin.key_tasks(key_id, page)), task_line)
+    print_page(run(target, lambda admin: admin.key_tasks(key_id, page)), task_line, TASK_HEADER)
 
 
 def usage(

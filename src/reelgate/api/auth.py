@@ -39,4 +39,4 @@ async def current_key(request: Request) -> ApiKey:
 def check_model_access(key: ApiKey, model: str) -> None:
     """A key limited to some models sees the others as missing, as OpenAI answers: 404 model_not_found."""
     if key.allowed_models is not None and model not in key.allowed_models:
-        raise ModelNotFound(model)
+        raise ModelNotFound(model, key.allowed_models)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from reelgate.store.paging import Page, PageRequest, fetch_page
 from reelgate.store.tables import api_keys
 
 KEY_PREFIX = "sk-"
+#: What `new_secret` makes: the prefix and 48 lower-case hex digits.
+WELL_FORMED = re.compile(r"sk-[0-9a-f]{48}")
 
 #: What an operator may change on an existing key (`update_key`).
 EDITABLE = frozenset({"name", "expires_at", "allowed_models", "rpm_limit", "concurrency_limit"})
@@ -157,13 +160,24 @@ async def authenticate(conn: AsyncConnection, secret: str | None) -> ApiKey:
     wanted = digest(secret)
     row = (await conn.execute(select(api_keys).where(api_keys.c.digest == wanted))).one_or_none()
     if row is None or not hmac.compare_digest(row.digest, wanted) or row.deleted:
-        raise AuthenticationError(f"Incorrect API key provided: {_redact(secret)}.")
+        raise AuthenticationError(f"Incorrect API key provided: {_redact(secret)}.{_where_keys_come_from(secret)}")
     key = _from_row(row)
     if key.disabled:
         raise AuthenticationError("This API key has been disabled.", code="api_key_disabled")
     if key.is_expired(datetime.now(UTC)):
         raise AuthenticationError("This API key has expired.", code="api_key_expired")
     return key
+
+
+def _where_keys_come_from(secret: str) -> str:
+    """For a key shaped like this server's own: the hint that keys belong to one server's database."""
+    if not WELL_FORMED.fullmatch(secret):
+        return ""
+    return (
+        " Keys are made by `reelgate keys create` (or the /admin API) and only work on the server whose "
+        "database holds them: check that the key was created with the same data folder or --database-url "
+        "that this server logged at start-up."
+    )
 
 
 def _redact(secret: str) -> str:

@@ -53,9 +53,11 @@ async def debit(conn: AsyncConnection, key_id: str, amount: int, task_id: str) -
     )
     balance = result.scalar_one_or_none()
     if balance is None:
+        left = (await conn.execute(select(api_keys.c.balance).where(api_keys.c.id == key_id))).scalar_one()
         raise InsufficientQuota(
-            f"Your balance is too low for this request: it costs {format_credits(amount)} credits. "
-            "Top up the key and try again."
+            f"Your balance is too low for this request: it costs {format_credits(amount)} credits and this key "
+            f"has {format_credits(left)} left. Ask the operator to top it up "
+            f"(`reelgate keys topup {key_id} AMOUNT --reason ...`) and try again."
         )
     await _record(conn, key_id, task_id, EntryKind.CHARGE, -amount, balance, "")
     return int(balance)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from reelgate.backends.procedural.backend import ProceduralBackend
+from reelgate.backends.procedural.captions import warn_without_cjk_font
 
 if TYPE_CHECKING:
     from reelgate.catalog import ModelEntry
@@ -15,4 +16,6 @@ __all__ = ["ProceduralBackend", "from_settings"]
 
 def from_settings(name: str, settings: Settings, entries: list[ModelEntry]) -> ProceduralBackend:
     """The registry's factory: one renderer for every model that names `procedural`."""
-    return ProceduralBackend(preset=settings.x264_preset, font_path=settings.font_path)
+    backend = ProceduralBackend(preset=settings.x264_preset, font_path=settings.font_path)
+    warn_without_cjk_font(backend.fonts)
+    return backend

@@ -42,6 +42,22 @@ LATIN_CANDIDATES = (
 )
 
 
+#: Text a font must draw for Chinese captions to appear.
+CJK_PROBE = "海边日落"
+
+
+def warn_without_cjk_font(fonts: FontFinder) -> bool:
+    """Log, once at start-up, that Chinese captions will be missing and how to fix it; True if so."""
+    if fonts.find(CJK_PROBE, 16) is not None:
+        return False
+    log.warning(
+        "no font that can draw Chinese was found: Chinese captions will be left out of videos. "
+        "Fix: `pip install mplfonts` into reelgate's environment, install a CJK font "
+        "(Debian/Ubuntu: `apt-get install fonts-noto-cjk`), or set REELGATE_FONT_PATH to a font file that covers it."
+    )
+    return True
+
+
 class FontFinder:
     """Picks, per text, the first font that covers every character of it."""
 
