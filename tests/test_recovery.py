@@ -43,7 +43,9 @@ async def test_after_max_attempts_it_fails_clearly(engine: AsyncEngine) -> None:
         task = await repo.get_task(conn, task_id)
         assert task is not None and task.status is TaskStatus.FAILED and task.error is not None
         assert task.error.code == "worker_lost" and "2 times" in task.error.message
-        assert await ledger.ledger_sum(conn, task.key_id) == 0  # charged once, not refunded
+        # A lost worker is the server's fault: charged once and refunded once, even under charge-on-failure.
+        assert [e.kind for e in await ledger.entries(conn, task.key_id)] == ["credit", "charge", "refund"]
+        assert await ledger.ledger_sum(conn, task.key_id) == 1_000_000
 
 
 async def test_a_live_worker_is_left_alone(engine: AsyncEngine) -> None:

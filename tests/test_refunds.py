@@ -73,3 +73,15 @@ async def test_verify_finds_tampering(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         problems = await verify_ledger(conn)
     assert len(problems) == 1 and key_id in problems[0]
+
+
+async def test_a_failure_the_server_caused_is_refunded_even_under_charge_on_failure(engine: AsyncEngine) -> None:
+    charged_key, refused = await _funded_task(engine)
+    refunded_key, disk_full = await _funded_task(engine)
+    async with engine.begin() as conn:
+        await fail_task(conn, refused, TaskError("generation_failed", "refused"), datetime.now(UTC), refund=False)
+        await fail_task(conn, disk_full, TaskError("storage_full", "disk full"), datetime.now(UTC), refund=False)
+    async with engine.connect() as conn:
+        assert (await keys.get_key(conn, charged_key)).balance == 2_000_000
+        assert (await keys.get_key(conn, refunded_key)).balance == 3_000_000
+        assert await verify_ledger(conn) == []

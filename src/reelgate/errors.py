@@ -11,9 +11,18 @@
     ├── Gone                           410 invalid_request_error / expired
     ├── InsufficientQuota              429 insufficient_quota / insufficient_quota
     ├── RateLimited                    429 requests / rate_limit_exceeded (Retry-After)
-    ├── ServiceUnavailable             503 server_error / service_unavailable
+    ├── ServiceUnavailable             503 server_error / service_unavailable (Retry-After)
+    ├── ServerFault                    a task failure the server caused (refunded whatever the
+    │   │                              charge-on-failure policy says): `internal_error`
+    │   ├── StorageError               `storage_error`: a file could not be written
+    │   │   └── StorageFull            `storage_full`: the disk is full
+    │   ├── DatabaseLost               `database_error`: the task's outcome could not be recorded
+    │   └── WorkerLost                 `worker_lost`: its worker died on every attempt
     └── GenerationError                a task failure, never an HTTP response of its own;
                                        its code and message become the task's `error`
+
+A task's failure is the server's fault exactly when its code is one of `ServerFault`'s (see
+`is_server_fault`): one place decides what a caller is never charged for.
 
 Adapters translate foreign exceptions into these once, at their edge (`raise ... from exc`).
 One handler in `api/errors.py` renders them; a mid-stream failure uses the same JSON.
@@ -139,3 +148,36 @@ class GenerationError(ReelgateError):
     """A backend could not make the video. The task fails with this code and message."""
 
     default_code = "generation_failed"
+
+
+class ServerFault(ReelgateError):
+    """The server failed a task through no fault of the caller's: never charged (see `is_server_fault`)."""
+
+    default_code = "internal_error"
+
+
+class StorageError(ServerFault):
+    default_code = "storage_error"
+
+
+class StorageFull(StorageError):
+    default_code = "storage_full"
+
+
+class DatabaseLost(ServerFault):
+    default_code = "database_error"
+
+
+class WorkerLost(ServerFault):
+    default_code = "worker_lost"
+
+
+def _codes(cls: type[ReelgateError]) -> frozenset[str]:
+    own = {cls.default_code} if cls.default_code else set()
+    return frozenset(own.union(*(_codes(sub) for sub in cls.__subclasses__())))
+
+
+def is_server_fault(code: str | None) -> bool:
+    """Whether a task failed with `code` by the server's own fault: `is_server_fault("storage_full")` is
+    True, `is_server_fault("generation_failed")` (a refused prompt, an upstream failure) is False."""
+    return code in _codes(ServerFault)

@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reelgate.backends.base import Backend, lifecycle
@@ -25,13 +27,17 @@ from reelgate.events.local import LocalEventBus
 from reelgate.observability.metrics import Metrics
 from reelgate.settings import Settings
 from reelgate.storage.local import LocalStorage
+from reelgate.storage.space import short_of_space
 from reelgate.store.db import create_engine, migrate
 from reelgate.tasks.service import Policy, TaskService
-from reelgate.workers import retention
+from reelgate.workers import orphans, retention
 from reelgate.workers.recovery import recover
 from reelgate.workers.runner import Worker
 
 log = logging.getLogger(__name__)
+
+#: How long a client is asked to wait before trying again when the disk is short of space.
+LOW_DISK_RETRY_AFTER = 60
 
 
 @dataclass
@@ -56,6 +62,23 @@ class Runtime:
         managed = lifecycle(self.backends[entry.backend]) if entry.backend in self.backends else None
         if managed is not None and managed.failed:
             raise ServiceUnavailable(f"The model `{entry.name}` is unavailable: its backend {managed.problem}.")
+        if self.low_disk():
+            raise ServiceUnavailable(
+                "The server is short of disk space and takes no new videos now. Try again later.",
+                retry_after=LOW_DISK_RETRY_AFTER,
+            )
+
+    def low_disk(self) -> list[Path]:
+        """The folders a new video is written to (media, scratch, SQLite) short of `min_free_bytes`."""
+        return short_of_space(video_folders(self.settings), self.settings.min_free_bytes)
+
+
+def video_folders(settings: Settings) -> list[Path]:
+    folders = [settings.media_dir, settings.work_dir]
+    url = make_url(settings.resolved_database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        folders.append(Path(url.database).parent)
+    return folders
 
 
 def build_backends(settings: Settings, catalog: Catalog, given: Mapping[str, Backend]) -> dict[str, Backend]:
@@ -110,6 +133,8 @@ async def open_runtime(
     if settings.retention_days:
         expiry = retention.sweep_forever(engine, storage, settings.retention_sweep_seconds)
         sweepers.append(asyncio.create_task(expiry, name="reelgate-retention"))
+    cleanup = orphans.sweep_forever(engine, storage, settings.work_dir, settings)
+    sweepers.append(asyncio.create_task(cleanup, name="reelgate-orphans"))
     try:
         yield runtime
     finally:

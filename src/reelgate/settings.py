@@ -67,8 +67,14 @@ class Settings(BaseSettings):
     retention_sweep_seconds: float = Field(3600, gt=0)
     #: `json` writes one JSON object per log line (ts, level, logger, message, task_id, key_id).
     log_format: Literal["json", "text"] = "text"
-    #: The provider's rule: a failed task stays charged. False refunds each failed task once.
+    #: The provider's rule: a task that failed to generate (a refused prompt, an upstream failure) stays
+    #: charged; False refunds each such failure once. A failure the server caused is always refunded.
     charge_on_failure: bool = True
+    #: Free bytes the media, work and database folders each need to take a new video; below it `/readyz`
+    #: says not ready and new tasks are refused with 503 until space is freed. 0 turns the check off.
+    min_free_bytes: int = Field(512 * 1024 * 1024, ge=0)
+    #: How often files no task references (left by a killed process) and dead scratch folders are removed.
+    orphan_sweep_seconds: float = Field(3600, gt=0)
     #: Bearer token of the `/admin` API; empty (the default) leaves the admin API unmounted.
     admin_token: SecretStr = SecretStr("")
     #: Largest reference image accepted (upload, data URI or fetched URL), in bytes.

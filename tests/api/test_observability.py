@@ -143,7 +143,7 @@ async def test_healthz_and_readyz(app_client: httpx.AsyncClient) -> None:
     assert (await app_client.get("/healthz")).json() == {"status": "ok"}
     ready = await app_client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "workers": "ok"}}
+    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "workers": "ok", "disk": "ok"}}
 
 
 async def test_readyz_names_an_unreachable_database(app_client: httpx.AsyncClient, tmp_path: Path) -> None:

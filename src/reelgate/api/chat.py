@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import replace
 from typing import Annotated, Any
@@ -19,7 +19,7 @@ from reelgate.api.errors import invalid_from_validation
 from reelgate.api.middleware import RATE_STATE
 from reelgate.api.references import reference_image
 from reelgate.api.schemas import ChatCompletion, ChatCompletionRequest, Choice, Message
-from reelgate.api.sse import CompletionMeta, chat_chunks, usage_for
+from reelgate.api.sse import CompletionMeta, chat_chunks, usage_for, with_last_words
 from reelgate.billing.keys import ApiKey
 from reelgate.observability.logging import bind
 from reelgate.prompt import continued_task_id, last_user_images, parse_messages
@@ -115,9 +115,21 @@ def _weight(params: str) -> float:
 async def markdown_pieces(
     tasks: TaskService, task: Task, markdown: ChatMarkdown, keepalive: float | None
 ) -> AsyncIterator[str]:
-    """The header, then pieces as the task moves, with keep-alive dots in silences (if `keepalive`)."""
+    """The header, then pieces as the task moves, with keep-alive dots in silences (if `keepalive`).
+
+    If the task cannot be followed any further (the database went away), the last piece says that it is
+    still running and links its raw data; the task itself goes on.
+    """
     for piece in markdown.header(task):
         yield piece
+    following = _following(tasks, task, markdown, keepalive)
+    async for piece in with_last_words(following, lambda: markdown.interrupted(task.id)):
+        yield piece
+
+
+async def _following(
+    tasks: TaskService, task: Task, markdown: ChatMarkdown, keepalive: float | None
+) -> AsyncGenerator[str, None]:
     half = keepalive / 2 if keepalive else 2.0
     last_sent = time.monotonic()
     async with aclosing(tasks.watch(task.id, poll_seconds=half)) as snapshots:

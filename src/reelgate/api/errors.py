@@ -8,11 +8,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
-from reelgate.errors import InvalidRequest, NotFound, ReelgateError
+from reelgate.errors import InvalidRequest, NotFound, ReelgateError, ServiceUnavailable
+from reelgate.store.db import is_unavailable
 
 log = logging.getLogger(__name__)
+
+#: How long a client is asked to wait when the database does not answer.
+DATABASE_RETRY_AFTER = 5
 
 #: Where FastAPI found a value; left out of the `param` a client sees.
 _LOCATIONS = ("body", "query", "path")
@@ -52,6 +57,20 @@ def install_error_handlers(app: FastAPI) -> None:
             {**error.to_dict(), "error": {**error.to_dict()["error"], "type": "invalid_request_error"}},
             status_code=exc.status_code,
             headers=exc.headers,
+        )
+
+    @app.exception_handler(SQLAlchemyError)
+    @app.exception_handler(OSError)
+    @app.exception_handler(TimeoutError)
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        if not is_unavailable(exc):
+            return await _unexpected(request, exc)
+        log.warning("database or disk unavailable on %s %s: %r", request.method, request.url.path, exc)
+        return error_response(
+            ServiceUnavailable(
+                "The service is temporarily unavailable: its database or disk failed. Try again shortly.",
+                retry_after=DATABASE_RETRY_AFTER,
+            )
         )
 
     @app.exception_handler(Exception)

@@ -1,4 +1,5 @@
-"""`/healthz` (the process answers) and `/readyz` (the database answers, the workers run, models are loaded)."""
+"""`/healthz` (the process answers) and `/readyz` (the database answers, the workers run, the disk has room
+for a video, models are loaded)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ DATABASE_TIMEOUT_SECONDS = 3.0
 FAILURES = {
     "database": "the database does not answer",
     "workers": "the worker pool is not running",
+    "disk": "too little free space for a video (REELGATE_MIN_FREE_BYTES)",
 }
 
 
@@ -34,7 +36,8 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
     """200 with each check `ok`, or 503 in OpenAI's error envelope naming the checks that fail."""
-    checks = {"database": await _database_ok(request), "workers": runtime(request).dispatcher.alive}
+    rt = runtime(request)
+    checks = {"database": await _database_ok(request), "workers": rt.dispatcher.alive, "disk": not rt.low_disk()}
     failing = [f"{name}: {FAILURES[name]}" for name, ok in checks.items() if not ok]
     # Only backends that load something (model weights) have a check: loading, or failed to load.
     problems = runtime(request).backend_problems()

@@ -1,15 +1,20 @@
 """Markdown pieces -> `chat.completion.chunk` objects -> `data:` lines.
 
 Only `data: {json}` lines and the final `data: [DONE]`: no comments, no `event:` lines, since the
-provider's client prints every line that is not JSON.
+provider's client prints every line that is not JSON. A stream always ends well-formed: when the pieces
+fail (the database went away under it), the last piece says so, then `finish_reason` and `[DONE]` follow.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 
 from reelgate.api.schemas import ChatCompletionChunk, ChunkChoice, Delta, Usage
+
+log = logging.getLogger(__name__)
 
 DONE = b"data: [DONE]\n\n"
 
@@ -62,10 +67,27 @@ async def chat_chunks(
 ) -> AsyncIterator[bytes]:
     """The whole SSE body: content chunks, the stop chunk, the usage chunk if asked, [DONE]."""
     sent: list[str] = []
-    async for piece in pieces:
-        yield encode(content_chunk(meta, piece, first=not sent))
-        sent.append(piece)
+    try:
+        async for piece in pieces:
+            yield encode(content_chunk(meta, piece, first=not sent))
+            sent.append(piece)
+    except Exception:
+        log.exception("a chat stream's content failed; ending it")
     yield encode(stop_chunk(meta))
     if include_usage:
         yield encode(usage_chunk(meta, usage_for(prompt, "".join(sent))))
     yield DONE
+
+
+async def with_last_words(
+    pieces: AsyncGenerator[str, None], last_words: Callable[[], str]
+) -> AsyncGenerator[str, None]:
+    """`pieces` until they end; if they fail instead (the database went away under the stream), one
+    last piece from `last_words` that tells the reader where the task can be followed."""
+    try:
+        async with aclosing(pieces):
+            async for piece in pieces:
+                yield piece
+    except Exception:
+        log.warning("a chat stream cannot follow its task any further; ending it", exc_info=True)
+        yield last_words()

@@ -45,10 +45,32 @@ class Wording:
     done: str
     failed: str
     play: str
+    #: The stream cannot follow the task any further (the database went away under it); the link follows.
+    still_running: str
 
 
-ZH = Wording("数据预览", "原始数据", "排队中", "生成中", "🏃 进度", "生成完成 ✅", "生成失败 ❌", "在线播放▶️")
-EN = Wording("Preview", "Raw data", "Queued", "Generating", "🏃 Progress", "Done ✅", "Failed ❌", "Play ▶️")
+ZH = Wording(
+    "数据预览",
+    "原始数据",
+    "排队中",
+    "生成中",
+    "🏃 进度",
+    "生成完成 ✅",
+    "生成失败 ❌",
+    "在线播放▶️",
+    "任务仍在生成中 ⏳ 本次连接无法继续显示进度，结果请稍后查看",
+)
+EN = Wording(
+    "Preview",
+    "Raw data",
+    "Queued",
+    "Generating",
+    "🏃 Progress",
+    "Done ✅",
+    "Failed ❌",
+    "Play ▶️",
+    "Still generating ⏳ this reply cannot follow it any further; see the result later at",
+)
 
 
 @dataclass(frozen=True)
@@ -117,6 +139,12 @@ class ChatMarkdown:
         elif task.status is TaskStatus.FAILED:
             pieces.append(self._failed(task))
         return pieces
+
+    def interrupted(self, task_id: str) -> str:
+        """The last piece of a stream that cannot go on while the task still runs: where to look later."""
+        self.phase = Phase.ENDED
+        w = self.wording
+        return f"\n\n> {w.still_running} [{w.raw}]({self.links.source(task_id)})"
 
     def keepalive(self) -> str:
         return "" if self.phase is Phase.ENDED else "."

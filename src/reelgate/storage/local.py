@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+from reelgate.errors import StorageError, StorageFull
 from reelgate.ids import new_file_name
 from reelgate.storage.base import is_valid_key
 
@@ -30,11 +32,43 @@ class LocalStorage:
         if is_valid_key(key):
             await asyncio.to_thread((self.root / key).unlink, missing_ok=True)
 
+    def written_before(self, cutoff: float) -> list[str]:
+        """Names (`{day}/{file}`, keys and `.part` leftovers alike) of files last written before `cutoff`,
+        a POSIX time."""
+        found = []
+        for path in self.root.glob("*/*"):
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    found.append(path.relative_to(self.root).as_posix())
+            except FileNotFoundError:
+                continue  # deleted while we looked
+        return found
+
+    def remove_leftover(self, name: str) -> None:
+        """Remove a `.part` file a killed copy left behind (`name` as `written_before` gives it)."""
+        if name.endswith(".part") and is_valid_key(name.removesuffix(".part")):
+            (self.root / name).unlink(missing_ok=True)
+
     @staticmethod
     def _move(source: Path, target: Path) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(target.suffix + ".part")
-        # Copy under a temporary name, then rename: a reader never sees half a file.
-        shutil.copyfile(source, partial)
-        partial.replace(target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # Copy under a temporary name, then rename: a reader never sees half a file.
+            shutil.copyfile(source, partial)
+            partial.replace(target)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
+            raise storage_error(exc) from exc
         source.unlink(missing_ok=True)
+
+
+#: The errors by which a file system says it has no room left.
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def storage_error(exc: OSError) -> StorageError:
+    """An OSError from writing a file, as the task failure it causes."""
+    if exc.errno in NO_SPACE:
+        return StorageFull("The video could not be stored: the server's disk is full.")
+    return StorageError(f"The video could not be stored: {exc.strerror or exc}.")

@@ -195,3 +195,23 @@ async def task_for_file(conn: AsyncConnection, key: str) -> Task | None:
         await conn.execute(select(tasks).where(or_(tasks.c.video_file == key, tasks.c.thumbnail_file == key)))
     ).first()
     return Task.from_row(row) if row else None
+
+
+async def referenced_files(conn: AsyncConnection, keys: Collection[str]) -> set[str]:
+    """Those of `keys` some task keeps (video, thumbnail, spritesheet or reference image), deleted or not."""
+    columns = (tasks.c.video_file, tasks.c.thumbnail_file, tasks.c.spritesheet_file, tasks.c.input_image)
+    wanted = list(keys)
+    rows = await conn.execute(select(*columns).where(or_(*(column.in_(wanted) for column in columns))))
+    return {key for row in rows for key in row if key in keys}
+
+
+async def live_ids(conn: AsyncConnection, task_ids: Collection[str], stale_before: datetime) -> set[str]:
+    """Those of `task_ids` in progress with a heartbeat since `stale_before`: attempts still running."""
+    rows = await conn.execute(
+        select(tasks.c.id).where(
+            tasks.c.id.in_(list(task_ids)),
+            tasks.c.status == TaskStatus.IN_PROGRESS.value,
+            tasks.c.heartbeat_at >= stale_before,
+        )
+    )
+    return {row.id for row in rows}

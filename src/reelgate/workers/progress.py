@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
 
 
 class ProgressReporter:
     """Thread-safe `on_progress` callback that writes at most one update at a time.
 
     Backend progress 0..100 becomes task progress 0..99: the last point is reached only when the
-    files are stored and the task is completed.
+    files are stored and the task is completed. A write or heartbeat that fails (the database is away)
+    is logged and tried again later: the generation goes on, and the outcome is what must be recorded.
     """
 
     def __init__(
@@ -50,7 +54,7 @@ class ProgressReporter:
                 async with asyncio.timeout(self._interval):
                     await self._changed.wait()
             except TimeoutError:
-                await self._heartbeat()
+                await _logged(self._heartbeat(), "heartbeat")
                 continue
             if self._stopping:
                 return
@@ -59,5 +63,16 @@ class ProgressReporter:
 
     async def flush(self) -> None:
         if self._latest > self._written:
-            self._written = self._latest
-            await self._write(self._written)
+            written, self._written = self._written, self._latest
+            if not await _logged(self._write(self._written), "progress write"):
+                self._written = written  # the next change or flush writes it again
+
+
+async def _logged(work: Awaitable[object], what: str) -> bool:
+    """Await `work`; False (logged) when it failed."""
+    try:
+        await work
+    except Exception:
+        log.warning("%s failed; the generation goes on", what, exc_info=True)
+        return False
+    return True

@@ -3,7 +3,8 @@
 A task `in_progress` whose heartbeat is older than the lease belongs to a dead process. It is put
 back in the queue and generated again from the start, unless it has already been tried
 `max_attempts` times; then it fails with `worker_lost`. Its charge was recorded once, when the task
-was accepted; under the refund policy a failure gives it back once.
+was accepted; a lost worker is the server's fault, so that failure gives it back once, whatever the
+charge-on-failure policy says.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from reelgate.observability.logging import log_context
 from reelgate.observability.metrics import Metrics
 from reelgate.tasks import repository as repo
 from reelgate.tasks.models import Task, TaskError
-from reelgate.tasks.settle import fail_task
+from reelgate.tasks.settle import fail_task, refunds
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ async def recover(
         queued = await repo.queued_ids(conn, backends)
     for task in ended:
         if metrics is not None and task.status.is_final:
-            metrics.task_ended(task, refunded=refund)
+            metrics.task_ended(task, refunded=task.error is not None and refunds(task.error, refund))
     return queued
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,15 +21,17 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reelgate.backends.base import REMIX_JOINER, Backend, Checkpoint, GeneratedVideo, RemixSource, VideoSpec
-from reelgate.errors import GenerationError
+from reelgate.errors import GenerationError, ServerFault
 from reelgate.events.base import EventBus
 from reelgate.ids import new_share_id
 from reelgate.observability.logging import log_context
 from reelgate.observability.metrics import Metrics
 from reelgate.storage.base import Storage
+from reelgate.storage.local import NO_SPACE, storage_error
+from reelgate.store.db import is_unavailable
 from reelgate.tasks import repository as repo
 from reelgate.tasks.models import Task, TaskError
-from reelgate.tasks.settle import fail_task
+from reelgate.tasks.settle import fail_task, refunds
 from reelgate.workers.progress import ProgressReporter
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,10 @@ T = TypeVar("T")
 
 #: How long a finished generation waits for a progress write in flight before cancelling it.
 REPORTER_GRACE_SECONDS = 5.0
+
+#: How long a finished task's outcome is retried while the database is unavailable; after that the task
+#: is left `in_progress` for the recovery sweep.
+OUTCOME_PATIENCE_SECONDS = 600.0
 
 #: How far up a chain of remixes the original prompt is looked for.
 MAX_REMIX_DEPTH = 20
@@ -100,11 +107,24 @@ class Worker:
         except GenerationError as exc:
             error = CANCELLED if deleted.is_set() else TaskError(exc.code or "generation_failed", exc.message)
             await self._fail(task, error)
-        except Exception:
-            log.exception("task %s: generation crashed", task.id)
-            await self._fail(task, INTERNAL_ERROR)
+        except Exception as exc:
+            await self._crashed(task, exc)
         else:
             await asyncio.shield(self._complete(task, files))
+
+    async def _crashed(self, task: Task, exc: Exception) -> None:
+        """Fail a task the server let down (refunded: see `errors.is_server_fault`), or, when the database
+        went away under it, leave it `in_progress` for the recovery sweep to start again once it is back."""
+        if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+            exc = storage_error(exc)
+        if isinstance(exc, ServerFault):
+            log.error("task %s: %s", task.id, exc.message, exc_info=exc)
+            await self._fail(task, TaskError(exc.code or "internal_error", exc.message))
+        elif is_unavailable(exc):
+            log.warning("task %s: the database is unavailable; the recovery sweep will run it again", task.id)
+        else:
+            log.exception("task %s: generation crashed", task.id, exc_info=exc)
+            await self._fail(task, INTERNAL_ERROR)
 
     async def _produce(self, task: Task, deleted: asyncio.Event) -> StoredFiles:
         backend = self._backends.get(task.backend)
@@ -132,11 +152,15 @@ class Worker:
             thumbnail = workdir / "thumbnail.webp"
             await asyncio.to_thread(make_thumbnail, generated.video, thumbnail)
         video_key = await self._storage.put(generated.video, "mp4")
-        return StoredFiles(video_key, await self._storage.put(thumbnail, "webp"))
+        try:
+            return StoredFiles(video_key, await self._storage.put(thumbnail, "webp"))
+        except BaseException:
+            await self._storage.delete(video_key)
+            raise
 
     async def _complete(self, task: Task, files: StoredFiles) -> None:
         share_id = new_share_id()
-        completed = await self._write(
+        completed = await self._write_durably(
             lambda conn, now: repo.complete(
                 conn,
                 task.id,
@@ -146,9 +170,12 @@ class Worker:
                 now=now,
             )
         )
-        if completed is not None:
-            self._metrics.task_ended(completed)
-            await self._forget_if_deleted(completed)
+        if completed is None:  # the recovery sweep gave it to another attempt meanwhile: the files are no one's
+            for key in (files.video, files.thumbnail):
+                await self._storage.delete(key)
+            return
+        self._metrics.task_ended(completed)
+        await self._forget_if_deleted(completed)
         log.info("task %s: completed", task.id)
 
     async def _fail(self, task: Task, error: TaskError) -> None:
@@ -156,9 +183,9 @@ class Worker:
 
     async def _record_failure(self, task: Task, error: TaskError) -> None:
         refund = self._refund_on_failure
-        failed = await self._write(lambda conn, now: fail_task(conn, task.id, error, now, refund=refund))
+        failed = await self._write_durably(lambda conn, now: fail_task(conn, task.id, error, now, refund=refund))
         if failed is not None:
-            self._metrics.task_ended(failed, refunded=refund)
+            self._metrics.task_ended(failed, refunded=refunds(error, refund))
             await self._forget_if_deleted(failed)
         log.info("task %s: failed: %s", task.id, error.message)
 
@@ -175,6 +202,20 @@ class Worker:
         if task is not None:
             self._bus.publish(task)
         return task
+
+    async def _write_durably(self, change: Callable[..., Awaitable[Task | None]]) -> Task | None:
+        """`_write`, tried again while the database is unavailable: an outcome is recorded once it is back."""
+        deadline = time.monotonic() + OUTCOME_PATIENCE_SECONDS
+        delay = 0.5
+        while True:
+            try:
+                return await self._write(change)
+            except Exception as exc:
+                if not is_unavailable(exc) or time.monotonic() > deadline:
+                    raise
+                log.warning("the database is unavailable; recording the task's outcome again in %.1f s", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     @asynccontextmanager
     async def _reporting(self, task: Task, deleted: asyncio.Event) -> AsyncIterator[ProgressReporter]:

@@ -1,0 +1,88 @@
+"""Removes what a killed process left behind: stored files no task keeps, and scratch folders of dead attempts.
+
+A process killed mid-render (kill -9, a lost machine) may have stored a video whose task never recorded
+it, half-copied `.part` files, and its scratch folder `{work_dir}/{task_id}`. The recovery sweep renders
+the task again elsewhere; this sweep deletes the leftovers:
+
+- a stored file no task references, last written more than `MIN_AGE` ago (a task records its files
+  seconds after storing them, so an hour leaves a wide margin), and any `.part` file as old;
+- a scratch folder whose task is not `in_progress`, or whose heartbeat is older than the lease, and
+  that nothing wrote to for a lease (a worker that just claimed the task has written to it since).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from reelgate.ids import is_task_id
+from reelgate.settings import Settings
+from reelgate.storage.local import LocalStorage
+from reelgate.tasks import repository as repo
+
+log = logging.getLogger(__name__)
+
+#: How old an unreferenced stored file must be before it is taken for a leftover.
+MIN_AGE = timedelta(hours=1)
+
+#: Keys looked up per query.
+BATCH = 200
+
+
+async def remove_orphan_files(engine: AsyncEngine, storage: LocalStorage, now: float | None = None) -> list[str]:
+    """Delete stored files older than `MIN_AGE` that no task references; the names removed."""
+    cutoff = (now if now is not None else time.time()) - MIN_AGE.total_seconds()
+    names = await asyncio.to_thread(storage.written_before, cutoff)
+    removed = [name for name in names if name.endswith(".part")]
+    for name in removed:
+        await asyncio.to_thread(storage.remove_leftover, name)
+    keys = [name for name in names if not name.endswith(".part")]
+    for start in range(0, len(keys), BATCH):
+        batch = keys[start : start + BATCH]
+        async with engine.connect() as conn:
+            kept = await repo.referenced_files(conn, batch)
+        for key in batch:
+            if key not in kept:
+                await storage.delete(key)
+                removed.append(key)
+    return removed
+
+
+async def remove_dead_scratch(
+    engine: AsyncEngine, work_dir: Path, lease_seconds: float, now: float | None = None
+) -> list[str]:
+    """Delete scratch folders of attempts no longer running; the task IDs whose folder went."""
+    now = now if now is not None else time.time()
+    folders = [p for p in _folders(work_dir) if now - p.stat().st_mtime > lease_seconds]
+    stale_before = datetime.fromtimestamp(now, UTC) - timedelta(seconds=lease_seconds)
+    async with engine.connect() as conn:
+        live = await repo.live_ids(conn, [folder.name for folder in folders], stale_before)
+    dead = [folder for folder in folders if folder.name not in live]
+    for folder in dead:
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+    return [folder.name for folder in dead]
+
+
+def _folders(work_dir: Path) -> list[Path]:
+    if not work_dir.is_dir():
+        return []
+    return [path for path in work_dir.iterdir() if path.is_dir() and is_task_id(path.name)]
+
+
+async def sweep_forever(engine: AsyncEngine, storage: LocalStorage, work_dir: Path, settings: Settings) -> None:
+    """Both removals at start and every `orphan_sweep_seconds`; a failed sweep is logged and tried again."""
+    while True:
+        try:
+            files = await remove_orphan_files(engine, storage)
+            folders = await remove_dead_scratch(engine, work_dir, settings.lease_seconds)
+            if files or folders:
+                log.info("removed %d orphaned files and %d dead scratch folders", len(files), len(folders))
+        except Exception:
+            log.exception("orphan sweep failed; trying again")
+        await asyncio.sleep(settings.orphan_sweep_seconds)
