@@ -12,6 +12,7 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from reelgate.admin.cli import DatabaseUrl, DataDir, keys_app, usage
+from reelgate.client.commands import generate, videos_app
 from reelgate.settings import Settings
 
 app = typer.Typer(help="reelgate: a self-hosted, OpenAI-compatible video generation gateway.", no_args_is_help=True)
@@ -19,6 +20,8 @@ app.add_typer(keys_app, name="keys")
 app.command("usage")(usage)
 ledger_app = typer.Typer(help="Check the books.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
+app.command("generate")(generate)
+app.add_typer(videos_app, name="videos")
 
 T = TypeVar("T")
 log = logging.getLogger("reelgate.cli")

@@ -69,3 +69,14 @@ async def test_a_key_of_another_shape_gets_the_bare_refusal(app_client: httpx.As
     response = await app_client.get("/v1/models", headers={"Authorization": "Bearer sk-not-one-of-ours"})
     assert_openai_error(response, 401, "invalid_api_key")
     assert response.json()["error"]["message"] == "Incorrect API key provided: sk-***ours."
+
+
+async def test_models_list_the_seconds_and_sizes_a_client_may_choose(app_client: httpx.AsyncClient) -> None:
+    secret = await _key(app_client)
+    models = (await app_client.get("/v1/models", headers={"Authorization": secret})).json()["data"]
+    by_id = {model["id"]: model for model in models}
+    assert by_id["sora-2"]["seconds"] == ["4", "8", "12"]
+    assert by_id["sora-2"]["sizes"] == ["720x1280", "1280x720"]  # portrait default, landscape default
+    assert by_id["sora-2-hd-10s-chat"]["seconds"] == ["10"]
+    assert by_id["sora-2-hd-10s-chat"]["sizes"] == ["144x256", "256x144"]  # the tests' small sizes
+    assert by_id["sora-2-pro"]["sizes"] == ["720x1280", "1280x720", "1024x1792", "1792x1024"]

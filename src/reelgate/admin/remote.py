@@ -27,10 +27,13 @@ from reelgate.admin.schemas import (
 from reelgate.errors import (
     AuthenticationError,
     Conflict,
+    Gone,
+    InsufficientQuota,
     InvalidRequest,
     NotFound,
     PermissionDenied,
     ReelgateError,
+    RequestTooLarge,
     ServiceUnavailable,
 )
 
@@ -42,6 +45,9 @@ _BY_STATUS: dict[int, type[ReelgateError]] = {
     403: PermissionDenied,
     404: NotFound,
     409: Conflict,
+    410: Gone,
+    413: RequestTooLarge,
+    429: InsufficientQuota,
 }
 
 
@@ -90,7 +96,7 @@ class RemoteAdmin:
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(f"Cannot reach the server at {self._client.base_url}: {exc}") from exc
         if response.is_error:
-            raise _error(response)
+            raise error_from_response(response)
         return model.model_validate(response.json())
 
 
@@ -103,7 +109,8 @@ def _query(params: BaseModel) -> dict[str, Any]:
     return {name: value for name, value in params.model_dump(mode="json").items() if value is not None}
 
 
-def _error(response: httpx.Response) -> ReelgateError:
+def error_from_response(response: httpx.Response) -> ReelgateError:
+    """The `ReelgateError` a server's OpenAI error envelope stands for (any reelgate API, not only /admin)."""
     try:
         error = response.json()["error"]
         message, param, code = str(error["message"]), error.get("param"), error.get("code")

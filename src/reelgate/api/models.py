@@ -16,7 +16,12 @@ router = APIRouter()
 
 
 def _model(entry: ModelEntry) -> ModelObject:
-    return ModelObject(id=entry.name, created=entry.created)
+    return ModelObject(
+        id=entry.name,
+        created=entry.created,
+        seconds=[str(seconds) for seconds in entry.allowed_seconds],
+        sizes=[f"{width}x{height}" for width, height in entry.allowed_sizes],
+    )
 
 
 @router.get("/v1/models")

@@ -82,6 +82,10 @@ class ModelObject(BaseModel):
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "reelgate"
+    #: reelgate's extras, for clients that offer choices: the Videos API's `seconds` values and `size`
+    #: values, the default portrait size first and the default landscape size second.
+    seconds: list[str] = Field(default_factory=list)
+    sizes: list[str] = Field(default_factory=list)
 
 
 class ModelList(BaseModel):
