@@ -7,13 +7,17 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+#: Key of the PostgreSQL advisory lock that one migrating process holds while the others wait
+#: (a fixed key that only reelgate's migrations use).
+MIGRATION_LOCK = 0x1A5F6C8E2B3D4F70
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -48,8 +52,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Apply every Alembic migration to the engine's database (idempotent)."""
+    """Apply every Alembic migration to the engine's database (idempotent).
+
+    On PostgreSQL the migrations run under a transaction-scoped advisory lock, so any number of processes
+    started together (a fleet's deploy) migrate one at a time: the first upgrades, the others then find the
+    schema at head and change nothing. SQLite's single writer already serialises them.
+    """
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(_upgrade)
 
 
