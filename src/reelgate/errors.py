@@ -16,7 +16,6 @@
     │   │                              charge-on-failure policy says): `internal_error`
     │   ├── StorageError               `storage_error`: a file could not be written
     │   │   └── StorageFull            `storage_full`: the disk is full
-    │   ├── DatabaseLost               `database_error`: the task's outcome could not be recorded
     │   └── WorkerLost                 `worker_lost`: its worker died on every attempt
     └── GenerationError                a task failure, never an HTTP response of its own;
                                        its code and message become the task's `error`
@@ -162,10 +161,6 @@ class StorageError(ServerFault):
 
 class StorageFull(StorageError):
     default_code = "storage_full"
-
-
-class DatabaseLost(ServerFault):
-    default_code = "database_error"
 
 
 class WorkerLost(ServerFault):

@@ -72,7 +72,7 @@ async def _logged(work: Awaitable[object], what: str) -> bool:
     """Await `work`; False (logged) when it failed."""
     try:
         await work
-    except Exception:
-        log.warning("%s failed; the generation goes on", what, exc_info=True)
+    except Exception as exc:
+        log.warning("%s failed (%r); the generation goes on", what, exc)
         return False
     return True
