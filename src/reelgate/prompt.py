@@ -14,29 +14,38 @@ from reelgate.backends.base import Orientation
 from reelgate.errors import InvalidRequest
 
 MAX_PROMPT_CHARS = 4000
+#: The most text a message may carry into prompt cleaning; ratio words and spaces come out, so a
+#: little over the prompt limit is allowed, but never the whole request body.
+MAX_INPUT_CHARS = 4 * MAX_PROMPT_CHARS
 
-_PORTRAIT = r"9\s*[:：]\s*16|竖屏|竖版|portrait|vertical"
-_LANDSCAPE = r"16\s*[:：]\s*9|横屏|横版|landscape|horizontal"
+# Every pattern here runs on client text, so each is linear in its length: a whitespace run is
+# consumed possessively (`\s*+`, nothing given back) and only from the run's first character
+# (`(?<!\s)`), so a long run of spaces is read once, not once per position in it.
+_RATIO_PORTRAIT = r"9\s*+[:：]\s*+16"
+_RATIO_LANDSCAPE = r"16\s*+[:：]\s*+9"
+_PORTRAIT = rf"{_RATIO_PORTRAIT}|竖屏|竖版|portrait|vertical"
+_LANDSCAPE = rf"{_RATIO_LANDSCAPE}|横屏|横版|landscape|horizontal"
 _ORIENTATION_RE = re.compile(rf"(?P<p>{_PORTRAIT})|(?P<l>{_LANDSCAPE})", re.IGNORECASE)
 
 # A ratio phrase: optional lead-in words, the ratio token, optional trailing noun.
-_LEAD_ZH = r"(?:(?:请|要|用)?(?:生成)?(?:视频|画面)?(?:比例|尺寸|格式)?(?:为|是|[:：])?\s*)"
+_LEAD_ZH = r"(?:(?:请|要|用)?(?:生成)?(?:视频|画面)?(?:比例|尺寸|格式)?(?:为|是|[:：])?(?<!\s)\s*+)"
 _TAIL_ZH = r"(?:的)?(?:视频|画面|格式|比例|模式)?"
-_ZH_TOKEN = r"9\s*[:：]\s*16|16\s*[:：]\s*9|竖屏|竖版|横屏|横版"
+_ZH_TOKEN = rf"{_RATIO_PORTRAIT}|{_RATIO_LANDSCAPE}|竖屏|竖版|横屏|横版"
 _ZH_PHRASE = re.compile(rf"{_LEAD_ZH}(?:{_ZH_TOKEN}){_TAIL_ZH}", re.IGNORECASE)
 _EN_WORD = r"portrait|vertical|landscape|horizontal"
-_EN_TAIL = r"(?:\s+(?:mode|video|orientation|format|aspect(?:\s+ratio)?))"
-_EN_LEAD = r"(?:(?:in|as|with)\s+(?:an?\s+)?(?:aspect\s+ratio\s+)?)"
+_EN_TAIL = r"(?:\s++(?:mode|video|orientation|format|aspect(?:\s++ratio)?))"
+_EN_LEAD = r"(?:(?:in|as|with)\s++(?:an?\s++)?(?:aspect\s++ratio\s++)?)"
 # English words only count as ratio phrases with a lead-in or a tail, or alone in their clause,
 # so that "a portrait of my grandmother" keeps its words.
 _EN_PHRASE = re.compile(
     rf"{_EN_LEAD}(?:{_EN_WORD}){_EN_TAIL}?|(?:{_EN_WORD}){_EN_TAIL}"
-    rf"|(?:(?:aspect\s+)?ratio\s*[:：]?\s*)(?:9\s*[:：]\s*16|16\s*[:：]\s*9)"
-    rf"|(?:(?<=^)|(?<=[,，;；.。!！?？]))\s*(?:{_EN_WORD})\s*(?=$|[,，;；.。!！?？])",
+    rf"|(?:(?:aspect\s++)?ratio\s*+[:：]?+\s*+)(?:{_RATIO_PORTRAIT}|{_RATIO_LANDSCAPE})"
+    rf"|(?:(?<=^)|(?<=[,，;；.。!！?？]))\s*+(?:{_EN_WORD})\s*+(?=$|[,，;；.。!！?？])",
     re.IGNORECASE,
 )
 _PUNCT = ",，。.;；:：!！?？、 \t\r\n"
-_PUNCT_RUN = re.compile(r"\s*([,，。.;；:：!！?？、])(?:[\s,，。.;；:：!！?？、]*)")
+_PUNCT_RUN = re.compile(r"(?<!\s)\s*+([,，。.;；:：!！?？、])[\s,，。.;；:：!！?？、]*+")
+_BLANK_RUN = re.compile(r"[ \t]{2,}+")
 
 
 _TASK_ID_LINE = re.compile(r"ID: `(task_[0-9a-z]{26})`")
@@ -131,6 +140,8 @@ def _part_text(part: Any, param: str) -> str:
 
 
 def parse_prompt(text: str) -> PromptSpec:
+    if len(text) > MAX_INPUT_CHARS:
+        raise InvalidRequest(f"The prompt is longer than {MAX_PROMPT_CHARS} characters.", param="messages")
     orientation = detect_orientation(text)
     explicit = _ORIENTATION_RE.search(text) is not None
     prompt = clean_prompt(text)
@@ -156,7 +167,7 @@ def clean_prompt(text: str) -> str:
     text = _EN_PHRASE.sub(" ", text)
     text = _ZH_PHRASE.sub(" ", text)
     text = _PUNCT_RUN.sub(_keep_first_mark, text)
-    text = re.sub(r"[ \t]{2,}", " ", text)
+    text = _BLANK_RUN.sub(" ", text)
     return text.strip(_PUNCT)
 
 

@@ -26,15 +26,16 @@ from urllib.parse import urlsplit
 from reelgate.backends.relay.faults import clip, message_of
 
 _ID = re.compile(r"ID:\s*`([^`\s]+)`")
-_RAW_LINK = re.compile(r"\[(?:原始数据|Raw data)\]\((https?://[^\s)]+)\)")
-_SOURCE_LINK = re.compile(r"\]\((https?://[^\s)]+/source/[^\s)]+)\)")
+# Upstream text: every pattern is linear in it (a label or URL stops at the next bracket, a tag at the next `<`).
+_RAW_LINK = re.compile(r"\[(?:原始数据|Raw data)\]\((https?://[^\s()\[\]]++)\)")
+_SOURCE_LINK = re.compile(r"\]\((https?://[^\s()\[\]]+/source/[^\s()\[\]/]++)\)")
 _PROGRESS_MARK = re.compile(r"进度|[Pp]rogress")
 _NUMBER = re.compile(r"\d{1,3}")
 _PERCENT = re.compile(r"(\d{1,3})(?:\.\d+)?\s*%")
-_VIDEO_TAG = re.compile(r"<(?:video|source)\b[^>]*?\bsrc\s*=\s*['\"]([^'\"]+)['\"]", re.IGNORECASE)
-_POSTER = re.compile(r"<video\b[^>]*?\bposter\s*=\s*['\"]([^'\"]+)['\"]", re.IGNORECASE)
-_IMAGE = re.compile(r"!\[[^\]]*\]\((https?://[^\s)]+)\)")
-_LINK = re.compile(r"(?<!!)\[([^\]]*)\]\((https?://[^\s)]+)\)")
+_VIDEO_TAG = re.compile(r"<(?:video|source)\b[^<>]*?\bsrc\s*=\s*['\"]([^'\"]+)['\"]", re.IGNORECASE)
+_POSTER = re.compile(r"<video\b[^<>]*?\bposter\s*=\s*['\"]([^'\"]+)['\"]", re.IGNORECASE)
+_IMAGE = re.compile(r"!\[[^\[\]]*+\]\((https?://[^\s()\[\]]++)\)")
+_LINK = re.compile(r"(?<!!)\[([^\[\]]*+)\]\((https?://[^\s()\[\]]++)\)")
 _FAILED = re.compile(r"(?:生成失败\s*❌?|[Ff]ailed\s*❌)\s*[:：]?\s*([^\n]*)")
 #: The echoed request (prompt included) says nothing about the job; a prompt may well say "进度" or "failed".
 _JSON_BLOCK = re.compile(r"```json.*?(?:```|\Z)", re.DOTALL)

@@ -66,7 +66,7 @@ def _unknown(status: str) -> None:
 def percent(value: object) -> int | None:
     """Progress as a whole percentage: `42` -> 42, `0.5` -> 50, `"42%"` -> 42, anything else None."""
     if isinstance(value, str):
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%?\s*", value)
+        match = re.fullmatch(r"\s*+(\d++(?:\.\d++)?+)\s*+%?+\s*+", value)
         return percent(float(match.group(1))) if match else None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
