@@ -15,6 +15,7 @@ from tests.gpu import tiny
 BUILDERS: dict[str, Callable[[Path], Path]] = {
     "wan": tiny.save_wan,
     "wan-i2v": lambda path: tiny.save_wan(path, image_to_video=True),
+    "wan22": lambda path: tiny.save_wan(path, experts=2),
     "ltx": tiny.save_ltx,
     "ltx2": tiny.save_ltx2,
 }
@@ -95,3 +96,15 @@ def release() -> Iterator[threading.Event]:
     event = threading.Event()
     yield event
     event.set()
+
+
+def save_lora(transformer_folder: Path, out: Path) -> Path:
+    """A random rank-2 LoRA for the tiny Wan transformer in `transformer_folder`, as a .safetensors file."""
+    from diffusers import WanPipeline, WanTransformer3DModel
+    from peft import LoraConfig, get_peft_model_state_dict
+
+    transformer = WanTransformer3DModel.from_pretrained(transformer_folder)
+    lora = LoraConfig(r=2, lora_alpha=2, target_modules=["to_q", "to_v"], init_lora_weights=False)
+    transformer.add_adapter(lora)
+    WanPipeline.save_lora_weights(out, transformer_lora_layers=get_peft_model_state_dict(transformer))
+    return out / "pytorch_lora_weights.safetensors"

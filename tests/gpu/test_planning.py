@@ -17,7 +17,15 @@ from reelgate.backends.diffusion.weights import WeightsNotFound, resolve
 def test_options_default_to_the_family_and_are_checked() -> None:
     config = parse("diffusers", {"family": "ltx2", "weights": "/models/ltx-2"})
     assert (config.fps_native, config.frames_per_shot, config.native_size(True)) == (24, 121, (512, 768))
-    assert (config.shots, config.sound, config.seed, config.offload) == ("cuts", "procedural", None, "none")
+    # Placement is the memory planner's unless the catalog says otherwise; guidance is the family's.
+    assert (config.shots, config.sound, config.seed, config.offload, config.vae_tiling) == (
+        "cuts",
+        "procedural",
+        None,
+        None,
+        None,
+    )
+    assert config.guidance_scale == 3.0 and config.call_arguments["stg_scale"] == 0.0
     bad = [
         ({"weights": "/w"}, "`family` must be one of"),
         ({"family": "wan"}, "`weights`"),

@@ -62,8 +62,9 @@ def t5_encoder(umt5: bool) -> torch.nn.Module:
     return T5EncoderModel(T5Config(**options))
 
 
-def save_wan(path: Path, *, image_to_video: bool = False) -> Path:
-    """A Wan 2.1-shaped text-to-video pipeline, or a Wan 2.2-style image-to-video one (no image encoder)."""
+def save_wan(path: Path, *, image_to_video: bool = False, experts: int = 1) -> Path:
+    """A Wan 2.1-shaped text-to-video pipeline, or a Wan 2.2-style image-to-video one (no image encoder);
+    with `experts=2`, Wan 2.2 A14B's pair (high-noise `transformer`, low-noise `transformer_2`)."""
     from diffusers import (
         AutoencoderKLWan,
         FlowMatchEulerDiscreteScheduler,
@@ -76,25 +77,30 @@ def save_wan(path: Path, *, image_to_video: bool = False) -> Path:
     vae = AutoencoderKLWan(
         base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
     )
-    transformer = WanTransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=12,
-        in_channels=36 if image_to_video else 16,
-        out_channels=16,
-        text_dim=TEXT_WIDTH,
-        freq_dim=256,
-        ffn_dim=32,
-        num_layers=2,
-        rope_max_seq_len=32,
-    )
-    parts = {
+    transformers = [
+        WanTransformer3DModel(
+            patch_size=(1, 2, 2),
+            num_attention_heads=2,
+            attention_head_dim=12,
+            in_channels=36 if image_to_video else 16,
+            out_channels=16,
+            text_dim=TEXT_WIDTH,
+            freq_dim=256,
+            ffn_dim=32,
+            num_layers=2,
+            rope_max_seq_len=32,
+        )
+        for _ in range(experts)
+    ]
+    parts: dict[str, object] = {
         "tokenizer": tokenizer(),
         "text_encoder": t5_encoder(umt5=True),
         "vae": vae,
         "scheduler": FlowMatchEulerDiscreteScheduler(shift=7.0),
-        "transformer": transformer,
+        "transformer": transformers[0],
     }
+    if experts == 2:
+        parts.update(transformer_2=transformers[1], boundary_ratio=0.875)
     pipe = WanImageToVideoPipeline(**parts) if image_to_video else WanPipeline(**parts)
     pipe.save_pretrained(path)
     return path

@@ -10,25 +10,28 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from reelgate.backends.base import GeneratedVideo, Orientation, ProgressCallback, VideoSpec
+from reelgate.backends.base import GeneratedVideo, ProgressCallback, VideoSpec
 from reelgate.backends.diffusion.config import DiffusionConfig
 from reelgate.backends.diffusion.loader import Loaded, LoadError, load
 from reelgate.backends.diffusion.render import Job, Stopped, render
+from reelgate.backends.diffusion.warmup import Served, run_shapes, warm_up
 from reelgate.errors import GenerationError
 
 log = logging.getLogger(__name__)
 
 
 class DiffusionBackend:
-    def __init__(self, name: str, config: DiffusionConfig, *, preset: str = "veryfast") -> None:
+    def __init__(
+        self, name: str, config: DiffusionConfig, *, preset: str = "veryfast", served: tuple[Served, ...] = ()
+    ) -> None:
         self.name = name
         self.config = config
         self.preset = preset
+        self.served = served  #: the videos the catalog may ask for: what memory is planned and warmed up for
         self.loaded: Loaded | None = None
         self._problem: str | None = f"loading {config.family.name} weights {config.weights!r}"
         self._failed = False
@@ -54,27 +57,24 @@ class DiffusionBackend:
     async def _load(self) -> None:
         try:
             self.loaded = await asyncio.wrap_future(self._gpu.submit(self._load_and_warm_up))
-        except LoadError as exc:
-            self._problem, self._failed = f"failed to load: {exc}", True
-            log.error("backend %s: %s", self.name, self._problem)
+        except Exception as exc:  # whatever load or warm-up raised: OOM, dynamo, a cache hook
+            reason = str(exc) if isinstance(exc, LoadError) else f"{type(exc).__name__}: {exc}"
+            self._problem, self._failed = f"failed to load: {reason}", True
+            log.error("backend %s: %s", self.name, self._problem, exc_info=not isinstance(exc, LoadError))
+            gc.collect()
         else:
             self._problem = None
             log.info("backend %s: ready on %s", self.name, self.loaded.device)
 
     def _load_and_warm_up(self) -> Loaded:
-        loaded = load(self.config)
+        family = self.config.family
+        loaded = load(self.config, run_shapes(self.config, self.served, family.side_multiple, family.frame_step))
         warmup = self.config.warmup
         if warmup if warmup is not None else (self.config.compile is not False and loaded.device != "cpu"):
-            self._warm_up(loaded)
+            shapes = run_shapes(self.config, self.served, loaded.side_multiple, loaded.frame_step)
+            log.info("backend %s: warming up %d run shapes", self.name, len(shapes))
+            warm_up(Job(loaded, self.config, threading.Event(), self.preset), shapes)
         return loaded
-
-    def _warm_up(self, loaded: Loaded) -> None:
-        """One short run at the native size, so that compilation happens now and not in a request."""
-        width, height = self.config.native_size(True)
-        spec = VideoSpec("warm-up", Orientation.PORTRAIT, 1, width, height, self.config.fps_native, 0, "warm-up")
-        job = Job(loaded, self.config, threading.Event(), self.preset)
-        with tempfile.TemporaryDirectory() as scratch:
-            render(job, spec, Path(scratch), lambda _: None)
 
     async def close(self) -> None:
         self._gpu.shutdown(wait=True, cancel_futures=True)

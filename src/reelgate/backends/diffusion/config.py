@@ -25,12 +25,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from reelgate.backends.diffusion.caching import CacheChoice, parse_cache
 from reelgate.backends.diffusion.families import FAMILIES, Family
 
 SHOT_MODES = ("cuts", "continue")
 SOUNDS = ("model", "procedural", "stable-audio")
 OFFLOADS = ("none", "model", "sequential")
-CACHES = ("first-block", "taylorseer", "mag", "faster")
 DTYPES = ("bfloat16", "float16", "float32")
 
 
@@ -46,11 +46,15 @@ class DiffusionConfig:
     weights: str
     #: Weights of the image-to-video pipeline (first frames, `continue` shots): None uses the family's
     #: rule (LTX shares the text model's weights); "same" makes Wan's from the text model (Wan 2.2 TI2V).
+    #: A separate checkpoint shares the text encoder, tokenizer and VAE of the text model.
     image_weights: str | None = None
+    #: The diffusers class of the image-to-video pipeline; None: the family's (LTX: `LTXConditionPipeline`,
+    #: for LTX-Video 0.9.5+; `LTXImageToVideoPipeline` for older checkpoints).
+    image_pipeline: str | None = None
     device: str | None = None  #: None: cuda when there is one, else cpu
     dtype: str | None = None  #: None: bfloat16 on a GPU, float32 on the CPU
     steps: int = 30
-    guidance: float = 5.0
+    guidance: float | None = None  #: None: the family's (Wan 5.0, LTX and LTX-2 3.0); 1.0 for distilled models
     negative_prompt: str = ""
     native_portrait: tuple[int, int] | None = None  #: None: the family's native size, turned
     native_landscape: tuple[int, int] | None = None
@@ -62,15 +66,29 @@ class DiffusionConfig:
     #: None: the task's own random seed (stored with the task, so a video can be made again); an int
     #: gives every video that seed.
     seed: int | None = None
-    loras: tuple[Lora, ...] = ()
+    loras: tuple[Lora, ...] = ()  #: fused into every transformer of the text model (both Wan 2.2 experts)
+    image_loras: tuple[Lora, ...] = ()  #: the same for a separate image-to-video checkpoint (`image_weights`)
     compile: bool | None = None  #: regional torch.compile of the repeated blocks; None: on with a GPU
     attention: str | None = None  #: a diffusers attention backend name (`native`, `_native_cudnn`, `flash`...)
-    cache: Mapping[str, Any] | None = None  #: `{"kind": "first-block", "threshold": 0.05}` and the like
-    offload: str = "none"
-    vae_tiling: bool = False
-    warmup: bool | None = None  #: one short generation at start (pays for compilation); None: when compiling
-    #: Extra keyword arguments for every pipeline call (e.g. LTX's `decode_timestep`).
+    cache: CacheChoice | None = None  #: from `{"kind": "first-block", "threshold": 0.05}` (see `caching.py`)
+    offload: str | None = None  #: none | model | sequential; None: the memory planner's choice (`memory.py`)
+    vae_tiling: bool | None = None  #: None: the memory planner's choice
+    #: Short runs at start at every shape the catalog serves (pays for compilation); None: when compiling.
+    warmup: bool | None = None
+    #: Extra keyword arguments for every pipeline call (e.g. LTX-2's `stg_scale`); the family's defaults under them.
     call_options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def guidance_scale(self) -> float:
+        return self.family.guidance if self.guidance is None else self.guidance
+
+    @property
+    def call_arguments(self) -> dict[str, Any]:
+        return {**dict(self.family.call_defaults), **self.call_options}
+
+    @property
+    def image_class(self) -> str:
+        return self.image_pipeline or self.family.image_pipeline
 
     @property
     def fps_native(self) -> int:
@@ -102,8 +120,14 @@ def parse(name: str, options: Mapping[str, Any]) -> DiffusionConfig:
     for side in ("portrait", "landscape"):
         if side in values:
             values[f"native_{side}"] = _size(name, values.pop(side))
-    if "loras" in values:
-        values["loras"] = tuple(_lora(name, item) for item in values["loras"])
+    for key in ("loras", "image_loras"):
+        if key in values:
+            values[key] = tuple(_lora(name, item) for item in values[key])
+    if values.get("cache") is not None:
+        try:
+            values["cache"] = parse_cache(values["cache"], FAMILIES[family_name])
+        except ValueError as exc:
+            raise ValueError(f"backend {name!r}: {exc}") from None
     config = DiffusionConfig(family=FAMILIES[family_name], **values)
     _check(name, config)
     return config
@@ -126,7 +150,7 @@ def _lora(name: str, item: object) -> Lora:
 
 
 def _check(name: str, config: DiffusionConfig) -> None:
-    choices = {"shots": SHOT_MODES, "sound": SOUNDS, "offload": OFFLOADS}
+    choices = {"shots": SHOT_MODES, "sound": SOUNDS, "offload": (None, *OFFLOADS)}
     for key, allowed in choices.items():
         if getattr(config, key) not in allowed:
             raise ValueError(f"backend {name!r}: `{key}` must be one of {list(allowed)}, got {getattr(config, key)!r}")
@@ -136,8 +160,8 @@ def _check(name: str, config: DiffusionConfig) -> None:
         raise ValueError(f"backend {name!r}: family {config.family.name!r} makes no audio; use sound = 'procedural'")
     if config.sound == "stable-audio" and not config.sound_weights:
         raise ValueError(f"backend {name!r}: sound = 'stable-audio' needs `sound_weights`")
-    if config.cache is not None and config.cache.get("kind") not in CACHES:
-        raise ValueError(f"backend {name!r}: `cache.kind` must be one of {list(CACHES)}")
+    if config.image_loras and not config.image_weights:
+        raise ValueError(f"backend {name!r}: `image_loras` are for a separate `image_weights` checkpoint")
     _check_shapes(name, config)
 
 

@@ -5,7 +5,8 @@
 
 Cancellation: `stop` is checked after every denoising step (in `callback_on_step_end`) and every
 written frame. Raising from the callback ends the pipeline at once; only setting `_interrupt`
-would still run the VAE decode of a video nobody wants.
+would still run the VAE decode of a video nobody wants. A pipeline left by an exception skips its
+own clean-up (`maybe_free_model_hooks`: cache hook state, offloaded models), so it is done here.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def _clips(job: Job, spec: VideoSpec, plan: list[shots.Shot], size: tuple[int, i
     for shot in plan:
         if clips and job.config.shots == "continue":
             image = Image.fromarray(clips[-1].frames[-1])
-        clips.append(_generate(job, shot, size, image, progress))
+        clips.append(generate_shot(job, shot, size, image, progress))
         image = None
     return clips
 
@@ -98,7 +99,9 @@ def _opening(spec: VideoSpec, size: tuple[int, int]) -> Image.Image | None:
         return framing.cover_image(image.convert("RGB"), *size)
 
 
-def _generate(job: Job, shot: shots.Shot, size: tuple[int, int], image: Image.Image | None, progress: Progress) -> Clip:
+def generate_shot(
+    job: Job, shot: shots.Shot, size: tuple[int, int], image: Image.Image | None, progress: Progress
+) -> Clip:
     import torch
 
     config, loaded = job.config, job.loaded
@@ -123,17 +126,23 @@ def _generate(job: Job, shot: shots.Shot, size: tuple[int, int], image: Image.Im
         "height": size[1],
         "num_frames": shot.frames,
         "num_inference_steps": config.steps,
-        "guidance_scale": config.guidance,
+        "guidance_scale": config.guidance_scale,
         "generator": torch.Generator("cpu").manual_seed(shot.seed),
         "output_type": "np",
         "callback_on_step_end": on_step,
-        **config.call_options,
+        **config.call_arguments,
     }
     if config.family.takes_frame_rate:
         arguments["frame_rate"] = config.fps_native
     if image is not None:
         arguments["image"] = image
-    output = pipe(**arguments)
+    try:
+        output = pipe(**arguments)
+    except BaseException:
+        # Cache hooks keep the stopped run's tensors (the next run of another shape would fail on
+        # them) and an offloaded model stays on the GPU: what the pipeline does when it finishes.
+        pipe.maybe_free_model_hooks()
+        raise
     progress.decoded(shot.index)
     frames = framing.to_uint8(np.asarray(output.frames[0]))
     if not config.family.makes_audio:
