@@ -14,7 +14,7 @@
     ├── ServiceUnavailable             503 server_error / service_unavailable (Retry-After)
     ├── ServerFault                    a task failure the server caused (refunded whatever the
     │   │                              charge-on-failure policy says): `internal_error`
-    │   ├── StorageError               `storage_error`: a file could not be written
+    │   ├── StorageError               `storage_error`: a file could not be written (503 in a request)
     │   │   └── StorageFull            `storage_full`: the disk is full
     │   └── WorkerLost                 `worker_lost`: its worker died on every attempt
     └── GenerationError                a task failure, never an HTTP response of its own;
@@ -156,7 +156,13 @@ class ServerFault(ReelgateError):
 
 
 class StorageError(ServerFault):
+    """A file could not be written. Raised while a request is admitted, it is a 503: try again later."""
+
+    status_code = 503
     default_code = "storage_error"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "60"}
 
 
 class StorageFull(StorageError):

@@ -147,3 +147,25 @@ async def test_database_down_503_streams_end_well_and_the_task_finishes_later(tm
         gated.gate.set()
         await _task(client, server, task_id, "completed")
         assert await _books(server) == ([9_000_000], ["credit", "charge"], 1)
+
+
+class CrashingBackend:
+    """A bug in the server's own code: not the caller's fault."""
+
+    name = "procedural"
+
+    async def generate(self, *_args: Any) -> Any:
+        raise RuntimeError("a bug")
+
+
+async def test_a_crash_of_our_own_is_refunded_even_under_charge_on_failure(tmp_path: Path) -> None:
+    async with (
+        live_server(make_settings(tmp_path), {"procedural": CrashingBackend()}) as server,
+        httpx.AsyncClient(timeout=60) as client,
+    ):
+        key = await server.create_key("10")
+        reply = await client.post(f"{server.url}/v1/chat/completions", json=BODY, headers={"Authorization": key})
+        content = reply.json()["choices"][0]["message"]["content"]
+        task_id = re.search(r"ID: `(task_\w+)`", content).group(1)  # type: ignore[union-attr]
+        assert (await _task(client, server, task_id, "failed"))["error"]["code"] == "internal_error"
+        assert await _books(server) == ([10_000_000], ["credit", "charge", "refund"], 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,13 @@ def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
     # asyncpg raises these unwrapped when it cannot open a connection at all.
-    return isinstance(exc, (PoolTimeout, OSError, TimeoutError))
+    if isinstance(exc, (PoolTimeout, ConnectionError, TimeoutError, socket.gaierror)):
+        return True
+    return isinstance(exc, OSError) and exc.errno in UNREACHABLE
+
+
+#: The errors by which a connection attempt says the database's host cannot be reached.
+UNREACHABLE = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN})
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
