@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from reelgate import __version__
-from reelgate.api import admin, billing, chat, files, health, metrics, models, pages, videos
+from reelgate.api import admin, billing, chat, files, health, metrics, models, pages, playground, videos
 from reelgate.api.errors import install_error_handlers
 from reelgate.api.middleware import RateLimitHeaders
 from reelgate.backends.base import Backend
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None, backends: Mapping[str, Backend]
     app.state.metrics = app_metrics
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(ObserveRequests, metrics=app_metrics)
-    for module in (chat, videos, models, pages, files, health, metrics, billing):
+    for module in (chat, videos, models, pages, playground, files, health, metrics, billing):
         app.include_router(module.router)
     if settings.admin_token.get_secret_value():
         app.include_router(admin.router)
