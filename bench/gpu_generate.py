@@ -10,11 +10,16 @@ per video, peak GPU memory, the speed-up, and PSNR / SSIM of reelgate's video ag
     .venv/bin/python bench/gpu_generate.py --family wan --weights /models/Wan2.1-T2V-14B-Diffusers \\
         --fast lora=/models/lightx2v_T2V_14B_cfg_step_distill_v2_lora_rank64_bf16.safetensors --fast steps=4 \\
         --fast guidance=1.0 --fast cache=first-block:0.05
+    .venv/bin/python bench/gpu_generate.py --family wan --tiny     # CPU smoke run: checks the script, not speed
 
-`--fast key=value` changes reelgate's side only (options as in the catalog; `cache=kind:threshold`),
-`--set key=value` both sides (e.g. the model's native `portrait`/`landscape` size, `fps`, `shot_frames`).
-The first reelgate video pays for compilation unless warm-up is on (the default with compile);
-timings exclude loading and warm-up, as a running worker does.
+`--fast key=value` changes reelgate's side only (options as in the catalog), `--set key=value` both
+sides (e.g. the model's native `portrait`/`landscape` size, `fps`, `shot_frames`). A cache is
+`cache=KIND[:THRESHOLD][,OPTION=VALUE...]` with list values joined by `/`: `cache=first-block:0.05`,
+`cache=taylorseer:cache_interval=4,max_order=2`, `cache=mag:0.06,mag_ratios=1.0/0.99/0.98/...`
+(the kinds and options of `src/reelgate/backends/diffusion/caching.py`; a bare number is the threshold).
+Both sides load (and reelgate's side warms up, at the request shape) before the clock starts: timings
+exclude loading and warm-up, as a running worker does. `--tiny` builds a random tiny model of
+`--family` (tests/gpu/tiny.py) in a temporary folder and runs on the CPU: figures mean nothing there.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import argparse
 import asyncio
 import gc
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +40,7 @@ import numpy as np
 from reelgate.backends.base import Orientation, VideoSpec
 from reelgate.backends.diffusion import parse
 from reelgate.backends.diffusion.backend import DiffusionBackend
+from reelgate.backends.diffusion.warmup import Served
 
 PROMPTS = (
     "A red fox trots through fresh snow in a birch forest at sunrise, then stops and looks at the camera",
@@ -41,29 +48,63 @@ PROMPTS = (
     "A drone shot over a coastal city at night, neon reflections on wet streets, then a tram passes by",
 )
 #: Plain diffusers: what `pipe(...)` does with nothing switched on.
-VANILLA = {"compile": False, "warmup": False, "attention": None, "cache": None, "loras": (), "offload": "none"}
+VANILLA = {
+    "compile": False,
+    "warmup": False,
+    "attention": None,
+    "cache": None,
+    "loras": (),
+    "offload": "none",
+    "vae_tiling": False,
+}
 
 
 def main() -> None:
     args = _arguments()
     prompts = Path(args.prompts).read_text().splitlines() if args.prompts else list(PROMPTS)
     base = {"family": args.family, "weights": args.weights, "steps": args.steps, "sound": args.sound}
-    base.update({k: v for k, v in (("guidance", args.guidance), ("image_weights", args.image_weights)) if v})
-    base.update(_fast(args.set))
-    vanilla_options = {**base, **VANILLA}
-    fast_options = {**base, **_fast(args.fast)}
+    chosen = (("guidance", args.guidance), ("image_weights", args.image_weights), ("device", args.device))
+    base.update({k: v for k, v in chosen if v})
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
+        if args.tiny:
+            base.update(_tiny(args, root / "tiny-model"))
+        base.update(_fast(args.set))
+        vanilla_options = {**base, **VANILLA}
+        fast_options = {**base, "warmup": True, **_fast(args.fast)}  # compilation never lands in a timed run
         vanilla = asyncio.run(_run("vanilla", vanilla_options, prompts, args, root / "vanilla"))
         fast = asyncio.run(_run("reelgate", fast_options, prompts, args, root / "reelgate"))
         _report(prompts, vanilla, fast)
 
 
+def _tiny(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """A random tiny checkpoint of `--family` and the options and request that fit it, on the CPU."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/gpu/tiny.py
+    from tests.gpu import tiny
+
+    {"wan": tiny.save_wan, "ltx": tiny.save_ltx, "ltx2": tiny.save_ltx2}[args.family](folder)
+    args.size, args.seconds, args.fps = "96x64", 2, 8
+    return {
+        "weights": str(folder),
+        "device": "cpu",
+        "steps": 2,
+        "fps": 8,
+        "shot_frames": 9,
+        "portrait": "32x64",
+        "landscape": "64x32",
+        "call_options": {"max_sequence_length": 16},
+    }
+
+
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--family", required=True, choices=["wan", "ltx", "ltx2"])
-    parser.add_argument("--weights", required=True, help="a folder, or a hub id in the local cache")
-    parser.add_argument("--image-weights", help="Wan's image-to-video weights (for --shots continue)")
+    parser.add_argument("--weights", help="a folder, or a hub id in the local cache (required unless --tiny)")
+    parser.add_argument("--image-weights", help="Wan's image-to-video weights (used with --set shots=continue)")
+    parser.add_argument("--device", help="cuda (default when there is one) or cpu")
+    parser.add_argument(
+        "--tiny", action="store_true", help="a random tiny model of --family on the CPU (a smoke test; no --weights)"
+    )
     parser.add_argument("--prompts", help="a file with one prompt per line (default: three built in)")
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--size", default="832x480", help="output size, e.g. 1280x720")
@@ -74,7 +115,10 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--fast", action="append", default=[], help="key=value for reelgate's side only")
     parser.add_argument("--set", action="append", default=[], help="key=value for both sides (e.g. shot_frames=121)")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if not (args.weights or args.tiny):
+        parser.error("--weights is required (or --tiny)")
+    return args
 
 
 def _fast(pairs: list[str]) -> dict[str, Any]:
@@ -84,8 +128,7 @@ def _fast(pairs: list[str]) -> dict[str, Any]:
         if key == "lora":
             options.setdefault("loras", []).append(value)
         elif key == "cache":
-            kind, _, threshold = value.partition(":")
-            options["cache"] = {"kind": kind, **({"threshold": float(threshold)} if threshold else {})}
+            options["cache"] = _cache(value)
         elif key in ("steps", "shot_frames", "fps"):
             options[key] = int(value)
         elif key == "guidance":
@@ -97,17 +140,41 @@ def _fast(pairs: list[str]) -> dict[str, Any]:
     return options
 
 
+def _cache(value: str) -> dict[str, Any]:
+    """`first-block:0.05` or `mag:0.06,mag_ratios=1.0/0.98` as the catalog's `cache` table.
+
+    >>> _cache("taylorseer:cache_interval=4,disable_cache_after_step=none")
+    {'kind': 'taylorseer', 'cache_interval': 4, 'disable_cache_after_step': None}
+    """
+    kind, _, rest = value.partition(":")
+    cache: dict[str, Any] = {"kind": kind}
+    for item in filter(None, rest.split(",")):
+        key, equals, text = item.partition("=")
+        if not equals:
+            key, text = "threshold", item
+        cache[key] = [_number(part) for part in text.split("/")] if "/" in text else _number(text)
+    return cache
+
+
+def _number(text: str) -> int | float | None:
+    if text.lower() == "none":
+        return None
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
 async def _run(label: str, options: dict[str, Any], prompts: list[str], args: Any, out: Path) -> list[dict[str, Any]]:
     import torch
 
-    cuda = torch.cuda.is_available()  # on a CPU the script still runs (tiny models), without memory figures
-    backend = DiffusionBackend(label, parse(label, options))
+    width, height = (int(side) for side in args.size.split("x"))
+    config = parse(label, options)
+    cuda = torch.cuda.is_available() and config.device != "cpu"  # on the CPU: no memory figures
+    backend = DiffusionBackend(label, config, served=(Served(width, height, args.seconds, args.fps),))
     started = time.perf_counter()
     await backend.start()
     if backend.problem:
         raise SystemExit(f"{label}: {backend.problem}")
-    print(f"{label}: loaded (and warmed up) in {time.perf_counter() - started:.1f} s")
-    width, height = (int(side) for side in args.size.split("x"))
+    placement = backend.loaded.placement.describe() if backend.loaded else ""
+    print(f"{label}: loaded (and warmed up) in {time.perf_counter() - started:.1f} s; {placement}")
     orientation = Orientation.PORTRAIT if height > width else Orientation.LANDSCAPE
     results = []
     for index, prompt in enumerate(prompts):

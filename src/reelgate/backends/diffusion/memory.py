@@ -76,7 +76,8 @@ class Placement:
 
     def describe(self) -> str:
         tiling = ", VAE tiling" if self.vae_tiling else ""
-        return f"offload {self.offload}{tiling}: needs {_gib(self.need)} of {_gib(self.capacity)}"
+        figures = f": needs {_gib(self.need)} of {_gib(self.capacity)}" if self.capacity else ""
+        return f"offload {self.offload}{tiling}{figures}"
 
 
 #: Everything where it was loaded, as on the CPU.
