@@ -12,6 +12,7 @@ from reelgate import __version__
 from reelgate.api import admin, billing, chat, files, health, metrics, models, pages, playground, videos
 from reelgate.api.errors import install_error_handlers
 from reelgate.api.middleware import RateLimitHeaders
+from reelgate.api.openapi import install_openapi
 from reelgate.backends.base import Backend
 from reelgate.catalog import Catalog
 from reelgate.observability.http import ObserveRequests
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, backends: Mapping[str, Backend]
 
     app = FastAPI(title="reelgate", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
     install_error_handlers(app)
+    install_openapi(app)
     app.state.metrics = app_metrics
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(ObserveRequests, metrics=app_metrics)

@@ -9,11 +9,20 @@ as the clients that read them expect.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 from reelgate.billing.usage import GroupBy
 from reelgate.money import MICROS_PER_CREDIT, format_credits, parse_credits
@@ -22,15 +31,43 @@ ItemT = TypeVar("ItemT")
 
 #: The largest amount one request may move: a billion credits, far inside a 64-bit column.
 MAX_CREDITS = 1_000_000_000
+#: An amount as a string: `"2.5"`, `"-0.75"`, `"+10"`; under a billion, at most 6 decimals.
+AMOUNT = re.compile(r"[+-]?[0-9]{1,9}(\.[0-9]{1,6})?")
+#: Unix seconds the API takes (pydantic reads numbers past 2e10 as milliseconds): years 1653 to 2286.
+MAX_UNIX = 9_999_999_999
+_UNIX = {"type": "number", "minimum": -MAX_UNIX, "maximum": MAX_UNIX}
+#: Unix seconds written as a string (`"1767225600"`).
+_UNIX_STRING = {"type": "string", "pattern": r"^[+-]?[0-9]{1,10}(\.[0-9]+)?$"}
+_NUMERIC = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 
 
 def _credits(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise ValueError('must be an amount of credits, e.g. "2.5"')
+    if isinstance(value, str) and not AMOUNT.fullmatch(value):
+        raise ValueError('must be an amount of credits with at most 6 decimals, e.g. "2.5"')
     micros = parse_credits(str(value) if isinstance(value, float) else value)
     if abs(micros) > MAX_CREDITS * MICROS_PER_CREDIT:
         raise ValueError(f"must be at most {MAX_CREDITS} credits")
     return format_credits(micros)
+
+
+def _seconds_only(value: object) -> object:
+    """Unix seconds in range, as `_UNIX` and `_UNIX_STRING` say; ISO 8601 strings pass through."""
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if isinstance(value, str) and _NUMERIC.fullmatch(value):
+        if not re.fullmatch(_UNIX_STRING["pattern"], value):
+            raise ValueError(f"Unix seconds must be within ±{MAX_UNIX}")
+        number = float(value)
+    if number is not None and abs(number) > MAX_UNIX:
+        raise ValueError(f"Unix seconds must be within ±{MAX_UNIX}")
+    return value
+
+
+def _no_bool(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("must be an integer")
+    return value
 
 
 def _utc(value: datetime) -> datetime:
@@ -44,10 +81,29 @@ def _not_negative(value: str) -> str:
 
 
 #: Decimal credits, normalised: `"2.50"` and `2.5` both become `"2.5"`.
-Credits = Annotated[str, BeforeValidator(_credits)]
-UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+Credits = Annotated[
+    str,
+    BeforeValidator(_credits),
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": f"^{AMOUNT.pattern}$"}, {"type": "number"}]}),
+]
+#: ISO 8601 (a date or a date and time) or Unix seconds, as a number or a string of one.
+UtcDatetime = Annotated[
+    datetime,
+    BeforeValidator(_seconds_only),
+    AfterValidator(_utc),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date-time"},
+                {"type": "string", "format": "date"},
+                _UNIX,
+                _UNIX_STRING,
+            ]
+        }
+    ),
+]
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Limit = Annotated[int, Field(ge=0, le=1_000_000)]
+Limit = Annotated[int, BeforeValidator(_no_bool), Field(ge=0, le=1_000_000)]
 
 
 class KeyFields(BaseModel):
@@ -94,6 +150,11 @@ class PageParams(BaseModel):
     limit: int = Field(20, ge=1, le=100)
     after: str | None = Field(None, max_length=100)
     order: Literal["asc", "desc"] | None = None
+
+
+class LedgerPageParams(PageParams):
+    #: Ledger entry ids are integers.
+    after: str | None = Field(None, pattern=r"^[0-9]{1,18}$")
 
 
 class UsageQuery(BaseModel):

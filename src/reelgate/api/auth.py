@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from reelgate.api.deps import runtime
 from reelgate.api.middleware import RATE_STATE
@@ -12,6 +14,14 @@ from reelgate.billing.keys import ApiKey, authenticate
 from reelgate.billing.limits import rate_state
 from reelgate.errors import ModelNotFound
 from reelgate.observability.logging import bind
+
+#: Declares the API key in OpenAPI; `current_key` reads the header itself, to take the bare form too.
+API_KEY = HTTPBearer(
+    scheme_name="ApiKey",
+    description="An API key: `Authorization: Bearer sk-...` (the bare `Authorization: sk-...` works too).",
+    auto_error=False,
+)
+Scheme = Annotated[HTTPAuthorizationCredentials | None, Depends(API_KEY)]
 
 
 def bearer_secret(header: str | None) -> str | None:
@@ -24,7 +34,7 @@ def bearer_secret(header: str | None) -> str | None:
     return header.strip()
 
 
-async def current_key(request: Request) -> ApiKey:
+async def current_key(request: Request, _scheme: Scheme) -> ApiKey:
     """The request's key; its rate-limit state is left for the `x-ratelimit-*` headers."""
     secret = bearer_secret(request.headers.get("authorization"))
     rt = runtime(request)

@@ -21,11 +21,13 @@ from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import BeforeValidator
 
 from reelgate.admin.presenters import unix
 from reelgate.admin.schemas import BillingBalance, BillingSubscription, BillingUsage, CreditGrants, DailyCost, LineItem
 from reelgate.api.auth import current_key
 from reelgate.api.deps import runtime
+from reelgate.api.openapi import KEY_ERRORS, contract
 from reelgate.billing.keys import ApiKey
 from reelgate.billing.usage import GroupBy, UsageFilter, UsageRow, net_spent, usage
 from reelgate.errors import InvalidRequest
@@ -37,10 +39,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 PREFIXES = ("/v1/dashboard/billing", "/dashboard/billing")
 
 
-def _get(path: str) -> Callable[[F], F]:
+def _iso_day(value: object) -> object:
+    # pydantic would also read a number as a Unix time; the contract says YYYY-MM-DD.
+    if isinstance(value, str) and not (len(value) == 10 and value[4] == value[7] == "-"):
+        raise ValueError("must be a date, YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_iso_day)]
+
+
+def _get(path: str, statuses: tuple[int, ...] = KEY_ERRORS) -> Callable[[F], F]:
     def register(endpoint: F) -> F:
         for n, prefix in enumerate(PREFIXES):
-            router.add_api_route(prefix + path, endpoint, methods=["GET"], include_in_schema=n == 0)
+            router.add_api_route(
+                prefix + path, endpoint, methods=["GET"], include_in_schema=n == 0, **contract(None, statuses)
+            )
         return endpoint
 
     return register
@@ -89,9 +103,9 @@ async def credit_grants(request: Request, key: Key) -> CreditGrants:
     )
 
 
-@_get("/usage")
+@_get("/usage", (400, *KEY_ERRORS))
 async def billing_usage(
-    request: Request, key: Key, start_date: date | None = None, end_date: date | None = None
+    request: Request, key: Key, start_date: Day | None = None, end_date: Day | None = None
 ) -> BillingUsage:
     if start_date and end_date and end_date < start_date:
         raise InvalidRequest("end_date must not be before start_date.", param="end_date")

@@ -17,8 +17,9 @@ from reelgate.api.body import read_json_object
 from reelgate.api.deps import base_url, runtime
 from reelgate.api.errors import invalid_from_validation
 from reelgate.api.middleware import RATE_STATE
+from reelgate.api.openapi import BODY_ERRORS, contract, event_stream, media
 from reelgate.api.references import reference_image
-from reelgate.api.schemas import ChatCompletion, ChatCompletionRequest, Choice, Message
+from reelgate.api.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice, Message
 from reelgate.api.sse import CompletionMeta, chat_chunks, usage_for, with_last_words
 from reelgate.billing.keys import ApiKey
 from reelgate.observability.logging import bind
@@ -31,9 +32,15 @@ from reelgate.tasks.service import Submission, TaskService
 router = APIRouter()
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+#: With `"stream": true`: `data: {chat.completion.chunk}` lines, then `data: [DONE]`.
+STREAM = media(
+    "The completion (JSON), or with `stream` its chunks as server-sent events.",
+    "text/event-stream",
+    schema=event_stream(ChatCompletionChunk),
+)
 
 
-@router.post("/v1/chat/completions", response_model=None)
+@router.post("/v1/chat/completions", **contract(ChatCompletion, BODY_ERRORS, json=ChatCompletionRequest, ok=STREAM))
 async def create_chat_completion(
     request: Request, key: Annotated[ApiKey, Depends(current_key)]
 ) -> StreamingResponse | JSONResponse:

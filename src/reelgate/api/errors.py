@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match
 
 from reelgate.errors import InvalidRequest, NotFound, ReelgateError, ServiceUnavailable
 from reelgate.store.db import is_unavailable
@@ -18,6 +19,9 @@ log = logging.getLogger(__name__)
 
 #: How long a client is asked to wait when the database does not answer.
 DATABASE_RETRY_AFTER = 5
+
+#: The methods a 405's `Allow` may list.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 #: Where FastAPI found a value; left out of the `param` a client sees.
 _LOCATIONS = ("body", "query", "path")
@@ -39,6 +43,17 @@ def invalid_from_validation(exc: ValidationError | RequestValidationError) -> In
     return InvalidRequest(f"{param}: {first['msg']}" if param else first["msg"], param=param)
 
 
+def _allow(request: Request) -> dict[str, str]:
+    """`Allow` with every method served at this path: the router names only its first match's."""
+    routes = request.app.router.routes
+    methods = [method for method in _METHODS if any(_serves(route, request, method) for route in routes)]
+    return {"Allow": ", ".join(methods)} if methods else {}
+
+
+def _serves(route: BaseRoute, request: Request, method: str) -> bool:
+    return route.matches({**request.scope, "method": method})[0] is Match.FULL
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ReelgateError)
     async def _reelgate(_request: Request, exc: ReelgateError) -> JSONResponse:
@@ -49,14 +64,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(invalid_from_validation(exc))
 
     @app.exception_handler(HTTPException)
-    async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         if exc.status_code == 404:
             return error_response(NotFound("Not found."))
+        headers = {**(exc.headers or {}), **_allow(request)} if exc.status_code == 405 else exc.headers
         error = ReelgateError(str(exc.detail))
         return JSONResponse(
             {**error.to_dict(), "error": {**error.to_dict()["error"], "type": "invalid_request_error"}},
             status_code=exc.status_code,
-            headers=exc.headers,
+            headers=headers,
         )
 
     @app.exception_handler(SQLAlchemyError)

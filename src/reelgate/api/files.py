@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
 from reelgate.api.deps import runtime
+from reelgate.api.openapi import READ_ERRORS, contract, media
 from reelgate.api.presenters import expired_notice
 from reelgate.errors import Gone, NotFound, ReelgateError
 from reelgate.storage.base import CONTENT_TYPES, is_valid_key
@@ -19,9 +20,12 @@ router = APIRouter()
 IMMUTABLE = "public, max-age=31536000, immutable"
 #: Only videos and their thumbnails are public; reference images and spritesheets are served to their key.
 PUBLIC = ("mp4", "webp")
+FILE = media("The file: a video or its thumbnail.", "video/mp4", "image/webp")
+SERVE = contract(None, (404, 410, *READ_ERRORS), ok=FILE)
 
 
-@router.api_route("/cdn/{day}/{name}", methods=["GET", "HEAD"])
+@router.get("/cdn/{day}/{name}", response_class=FileResponse, **SERVE)
+@router.head("/cdn/{day}/{name}", response_class=FileResponse, **SERVE)
 async def serve_file(day: str, name: str, request: Request) -> FileResponse:
     key = f"{day}/{name}"
     rt = runtime(request)

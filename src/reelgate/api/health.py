@@ -12,6 +12,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from reelgate.api.deps import runtime
 from reelgate.api.errors import error_response
+from reelgate.api.openapi import contract
+from reelgate.api.schemas import Readiness
 from reelgate.backends.base import lifecycle
 from reelgate.errors import ServiceUnavailable
 
@@ -33,7 +35,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", **contract(Readiness, (503,)))
 async def readyz(request: Request) -> JSONResponse:
     """200 with each check `ok`, or 503 in OpenAI's error envelope naming the checks that fail."""
     rt = runtime(request)

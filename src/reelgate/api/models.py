@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 
 from reelgate.api.auth import check_model_access, current_key
 from reelgate.api.deps import runtime
+from reelgate.api.openapi import KEY_ERRORS, contract
 from reelgate.api.schemas import ModelList, ModelObject
 from reelgate.billing.keys import ApiKey
 from reelgate.catalog import ModelEntry
@@ -24,14 +25,14 @@ def _model(entry: ModelEntry) -> ModelObject:
     )
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", **contract(ModelList, KEY_ERRORS))
 async def list_models(request: Request, key: Annotated[ApiKey, Depends(current_key)]) -> ModelList:
     allowed = key.allowed_models
     entries = [entry for entry in runtime(request).catalog if allowed is None or entry.name in allowed]
     return ModelList(data=[_model(entry) for entry in entries])
 
 
-@router.get("/v1/models/{model_id:path}")
+@router.get("/v1/models/{model_id:path}", **contract(ModelObject, (404, *KEY_ERRORS)))
 async def retrieve_model(model_id: str, request: Request, key: Annotated[ApiKey, Depends(current_key)]) -> ModelObject:
     entry = runtime(request).catalog.get(model_id)
     check_model_access(key, entry.name)

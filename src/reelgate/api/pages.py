@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from reelgate.api.deps import base_url, runtime
+from reelgate.api.openapi import READ_ERRORS, contract, media
 from reelgate.api.presenters import expired_notice, video_object
 from reelgate.api.schemas import VideoObject
 from reelgate.errors import NotFound
@@ -21,14 +22,16 @@ from reelgate.render.chat_markdown import Links
 
 router = APIRouter()
 
+PAGE = media("The page (HTML); 404 with a page saying so for an unknown ID.", "text/html", schema={"type": "string"})
 
-@router.get("/source/{task_id}")
+
+@router.get("/source/{task_id}", **contract(VideoObject, (404, *READ_ERRORS)))
 async def source(task_id: str, request: Request) -> VideoObject:
     task = await runtime(request).tasks.get(task_id)
     return video_object(task, Links(base_url(request)))
 
 
-@router.get("/web/{task_id}", response_class=HTMLResponse)
+@router.get("/web/{task_id}", response_class=HTMLResponse, **contract(None, READ_ERRORS, ok=PAGE, also={404: PAGE}))
 async def web(task_id: str, request: Request) -> HTMLResponse:
     try:
         task = await runtime(request).tasks.get(task_id)

@@ -5,6 +5,23 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic.json_schema import SkipJsonSchema
+
+from reelgate.prompt import MAX_PROMPT_CHARS
+
+#: The model `POST /v1/videos` uses when the request names none, as OpenAI's API does.
+DEFAULT_VIDEO_MODEL = "sora-2"
+
+
+#: A chat message as OpenAI's API takes it: text, or content parts (text and image_url).
+_MESSAGE: dict[str, Any] = {
+    "type": "object",
+    "required": ["role"],
+    "properties": {
+        "role": {"type": "string"},
+        "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}, {"type": "null"}]},
+    },
+}
 
 
 class StreamOptions(BaseModel):
@@ -14,10 +31,18 @@ class StreamOptions(BaseModel):
 class ChatCompletionRequest(BaseModel):
     """What reelgate reads of a chat request; sampling parameters and the like are accepted and ignored."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {"model": "sora-2-hd-15s-chat", "messages": [{"role": "user", "content": "A cat on a windowsill"}]}
+            ]
+        },
+    )
 
     model: str = Field(min_length=1)
-    messages: list[Any]
+    #: Checked by `prompt.parse_messages`: the last user message's text is the prompt.
+    messages: list[Any] = Field(json_schema_extra={"minItems": 1, "items": _MESSAGE})
     stream: StrictBool | None = False
     stream_options: StreamOptions | None = None
 
@@ -120,3 +145,87 @@ class VideoObject(BaseModel):
     thumbnail_url: str | None = None
     #: True once retention deleted the files: the links then answer 410 Gone.
     files_expired: bool = False
+
+
+class Readiness(BaseModel):
+    """`GET /readyz` when ready: each check (database, workers, ...) `ok`; otherwise a 503 error."""
+
+    status: Literal["ok"] = "ok"
+    checks: dict[str, Literal["ok"]]
+
+
+class ErrorBody(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorResponse(BaseModel):
+    """OpenAI's error envelope: the body of every error answer (see `reelgate.errors`)."""
+
+    error: ErrorBody
+
+
+class ImageReference(BaseModel):
+    #: An https URL the server may fetch, or a data URI (`data:image/png;base64,...`).
+    image_url: str = Field(min_length=1)
+
+
+_PROMPT = Field(
+    min_length=1,
+    max_length=MAX_PROMPT_CHARS,
+    pattern=r"\S",
+    description="What the video shows; leading and trailing spaces are ignored.",
+)
+_SECONDS = Field(None, description="Duration in seconds, one of the model's values (e.g. '4'); the model's default.")
+_SIZE = Field(None, description="'WIDTHxHEIGHT', one of the model's sizes (e.g. '720x1280'); portrait by default.")
+_MODEL = Field(DEFAULT_VIDEO_MODEL, min_length=1, description="A model of `GET /v1/models`.")
+
+
+class VideoCreate(BaseModel):
+    """`POST /v1/videos` with a JSON body. `seconds` and `size` are checked against the model's choices."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"prompt": "A paper boat drifting down a rainy street", "model": "sora-2"}]},
+    )
+
+    prompt: str = _PROMPT
+    model: str = _MODEL
+    seconds: str | None = _SECONDS
+    size: str | None = _SIZE
+    #: The first frame: an image URL or data URI, or `{"image_url": ...}` as the SDK sends it.
+    input_reference: str | ImageReference | None = None
+
+
+class VideoCreateForm(BaseModel):
+    """`POST /v1/videos` as multipart/form-data, as the `openai` package sends it (the image as a file)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # A form field is present or absent, never null.
+    prompt: str = _PROMPT
+    model: str = _MODEL
+    seconds: str | SkipJsonSchema[None] = _SECONDS
+    size: str | SkipJsonSchema[None] = _SIZE
+    input_reference: bytes | SkipJsonSchema[None] = Field(
+        None, description="The first frame: a JPEG, PNG, WebP or GIF file."
+    )
+    input_reference_url: str | SkipJsonSchema[None] = Field(
+        None, alias="input_reference[image_url]", min_length=1, description="Or the first frame's URL or data URI."
+    )
+
+
+class VideoRemix(BaseModel):
+    """`POST /v1/videos/{video_id}/remix`: a new video from a completed one, changed as the prompt says."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"prompt": "The same, at night"}]})
+
+    prompt: str = _PROMPT
+
+
+class VideoDeleted(BaseModel):
+    id: str
+    object: Literal["video.deleted"] = "video.deleted"
+    deleted: bool = True

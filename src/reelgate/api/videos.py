@@ -12,16 +12,24 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from reelgate.admin.schemas import ObjectList, PageParams
 from reelgate.api.auth import check_model_access, current_key
 from reelgate.api.body import read_form, read_json_object
 from reelgate.api.deps import base_url, runtime
 from reelgate.api.middleware import RATE_STATE
+from reelgate.api.openapi import BODY_ERRORS, KEY_ERRORS, contract, media
 from reelgate.api.presenters import expired_notice, video_object
 from reelgate.api.references import reference_image
-from reelgate.api.schemas import VideoObject
+from reelgate.api.schemas import (
+    DEFAULT_VIDEO_MODEL,
+    VideoCreate,
+    VideoCreateForm,
+    VideoDeleted,
+    VideoObject,
+    VideoRemix,
+)
 from reelgate.backends.base import Orientation
 from reelgate.billing.keys import ApiKey
 from reelgate.catalog import ModelEntry, Size
@@ -38,18 +46,24 @@ router = APIRouter(prefix="/v1/videos", tags=["videos"])
 
 Key = Annotated[ApiKey, Depends(current_key)]
 
-DEFAULT_MODEL = "sora-2"
 #: How long the SDK's `poll` helper waits between retrievals (`openai-poll-after-ms`).
 POLL_AFTER_MS = {TaskStatus.QUEUED: 2000, TaskStatus.IN_PROGRESS: 1000}
 #: The form fields `videos.create` may send; the SDK sends a reference object as `input_reference[...]`.
-CREATE_FIELDS = {"prompt", "model", "seconds", "size", "input_reference", "input_reference[image_url]"}
+CREATE_FIELDS = set(VideoCreate.model_fields) | {
+    field.alias or name for name, field in VideoCreateForm.model_fields.items()
+}
+CONTENT_ERRORS = (400, 404, 409, 410, *KEY_ERRORS)
+#: What the content endpoint serves, by `variant`.
+CONTENT = media(
+    "The video (MP4), its thumbnail (WebP) or its spritesheet (JPEG).", "video/mp4", "image/webp", "image/jpeg"
+)
 
 
-@router.post("")
+@router.post("", **contract(VideoObject, BODY_ERRORS, json=VideoCreate, form=VideoCreateForm))
 async def create_video(request: Request, key: Key) -> JSONResponse:
     rt = runtime(request)
     fields = await _create_fields(request, rt.settings.max_body_bytes, rt.settings.image_max_bytes)
-    entry = rt.catalog.get(fields.get("model", DEFAULT_MODEL))
+    entry = rt.catalog.get(fields.get("model", DEFAULT_VIDEO_MODEL))
     check_model_access(key, entry.name)
     rt.require_ready(entry)
     prompt = _prompt(fields.get("prompt"))
@@ -75,7 +89,7 @@ async def create_video(request: Request, key: Key) -> JSONResponse:
     return _admitted(request, admission)
 
 
-@router.get("")
+@router.get("", **contract(ObjectList[VideoObject], (400, *KEY_ERRORS)))
 async def list_videos(request: Request, key: Key, page: Annotated[PageParams, Query()]) -> ObjectList[VideoObject]:
     found = await runtime(request).tasks.page_for_key(
         key, PageRequest(limit=page.limit, after=page.after, descending=page.order != "asc")
@@ -90,19 +104,19 @@ async def list_videos(request: Request, key: Key, page: Annotated[PageParams, Qu
     )
 
 
-@router.get("/{video_id}")
+@router.get("/{video_id}", **contract(VideoObject, (404, *KEY_ERRORS)))
 async def retrieve_video(video_id: str, request: Request, key: Key) -> JSONResponse:
     task = await runtime(request).tasks.get_for_key(key, video_id)
     return _video_response(request, task)
 
 
-@router.delete("/{video_id}")
-async def delete_video(video_id: str, request: Request, key: Key) -> dict[str, Any]:
+@router.delete("/{video_id}", **contract(VideoDeleted, (404, 409, *KEY_ERRORS)))
+async def delete_video(video_id: str, request: Request, key: Key) -> VideoDeleted:
     task = await runtime(request).tasks.delete(key, video_id)
-    return {"id": task.id, "object": "video.deleted", "deleted": True}
+    return VideoDeleted(id=task.id)
 
 
-@router.post("/{video_id}/remix")
+@router.post("/{video_id}/remix", **contract(VideoObject, BODY_ERRORS, json=VideoRemix))
 async def remix_video(video_id: str, request: Request, key: Key) -> JSONResponse:
     rt = runtime(request)
     body = await read_json_object(request, rt.settings.max_body_bytes)
@@ -127,7 +141,8 @@ async def remix_video(video_id: str, request: Request, key: Key) -> JSONResponse
     return _admitted(request, admission)
 
 
-@router.api_route("/{video_id}/content", methods=["GET", "HEAD"])
+@router.get("/{video_id}/content", response_class=FileResponse, **contract(None, CONTENT_ERRORS, ok=CONTENT))
+@router.head("/{video_id}/content", response_class=FileResponse, **contract(None, CONTENT_ERRORS, ok=CONTENT))
 async def download_content(
     video_id: str,
     request: Request,
@@ -177,19 +192,25 @@ async def _create_fields(request: Request, max_body: int, max_image: int) -> dic
     content_type = request.headers.get("content-type", "")
     if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         form = await read_form(request, limit)
-        fields: dict[str, Any] = {}
-        for name, value in form.multi_items():
-            if name not in CREATE_FIELDS:
-                raise InvalidRequest(f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter")
-            fields[name] = await value.read() if isinstance(value, UploadFile) else value
-        await form.close()
-        return fields
+        try:
+            return await _form_fields(form)
+        finally:
+            await form.close()
     body = await read_json_object(request, limit)
     unknown = set(body) - CREATE_FIELDS
     if unknown:
         name = sorted(unknown)[0]
         raise InvalidRequest(f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter")
     return body
+
+
+async def _form_fields(form: FormData) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for name, value in form.multi_items():
+        if name not in CREATE_FIELDS:
+            raise InvalidRequest(f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter")
+        fields[name] = await value.read() if isinstance(value, UploadFile) else value
+    return fields
 
 
 def _prompt(value: object) -> str:
@@ -248,6 +269,8 @@ def _choice(entry: ModelEntry, param: str, value: object, allowed: list[str], no
 def _reference_value(fields: dict[str, Any]) -> str | bytes | None:
     """The reference image as uploaded bytes, or a URL / data URI to resolve; None without one."""
     value = fields.get("input_reference", fields.get("input_reference[image_url]"))
+    if value is None:
+        return None
     if isinstance(value, dict):
         if "file_id" in value:
             raise InvalidRequest(
@@ -255,7 +278,7 @@ def _reference_value(fields: dict[str, Any]) -> str | bytes | None:
                 param="input_reference",
             )
         value = value.get("image_url")
-    if value is None or (isinstance(value, bytes) and value):
+    if isinstance(value, bytes) and value:
         return value
     if isinstance(value, str) and value.strip():
         return value.strip()
