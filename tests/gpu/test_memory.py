@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from reelgate.backends.diffusion import memory, parse
+from reelgate.backends.diffusion.backend import DiffusionBackend
 from reelgate.backends.diffusion.warmup import Served, run_shapes
 from tests.gpu import published
+from tests.gpu.conftest import TinyModels, options
 
 GIB = 2**30
 #: What `torch.cuda.get_device_properties(...).total_memory` reports (nvidia-smi's MiB): RTX 4090 24 GB,
@@ -108,3 +111,20 @@ def test_a_choice_that_cannot_fit_refuses_with_its_figures(checkpoints: Path) ->
     assert memory.choose(footprint, CARDS[141], offload="model").offload == "model"
     with pytest.raises(memory.DoesNotFit, match="even with offload sequential"):
         memory.choose(footprint, 2 * GIB)
+
+
+async def test_the_worker_plans_before_loading_and_refuses_with_the_figures(
+    tiny_models: TinyModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A "GPU" of 1 GiB: the plan is made from the folder's configs before any weight is read or moved.
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: SimpleNamespace(total_memory=GIB))
+    folder = tiny_models.folder("wan")
+    backend = DiffusionBackend("gpu", parse("gpu", options("wan", folder, device="cuda")))
+    await backend.start()
+    await backend.close()
+    assert backend.failed and backend.problem is not None
+    assert backend.problem.startswith(
+        "failed to load: the model does not fit on this GPU: even with offload sequential"
+    )
+    assert "weights: text_encoder 0.0 GiB, transformer 0.0 GiB, vae 0.0 GiB" in backend.problem
+    assert "reserve 1.5 GiB) but the device has 1.0 GiB" in backend.problem
