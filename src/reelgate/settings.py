@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     concurrency_limit: int = Field(0, ge=0)
     #: An identical request (same key, model, messages) while its task runs joins that task.
     resend_protection: bool = True
+    #: Chat clients' background requests (a title, tags, follow-ups...) are answered at once, free;
+    #: False refuses them with a 400 saying the model makes videos.
+    background_answers: bool = True
+    #: Chat replies end with an HTML `<video>` player block after the success block (a key may override).
+    player_block: bool = False
     #: Days a video's files are kept, counted from when its task was accepted; 0 keeps them forever.
     retention_days: float = Field(0, ge=0)
     #: How often expired files are looked for and deleted (only while `retention_days` is set).

@@ -65,6 +65,11 @@ KeyId = Annotated[str, typer.Argument(help="The key's id, key_...")]
 Limit = Annotated[int, typer.Option(min=1, max=100, help="Entries per page.")]
 After = Annotated[str | None, typer.Option(help="Start after this id (the `more:` hint of the last page).")]
 Order = Annotated[Literal["asc", "desc"] | None, typer.Option(help="asc (oldest first) or desc.")]
+Player = Annotated[
+    Literal["on", "off", "default"] | None,
+    typer.Option(help="End chat replies with an HTML <video> player block: on, off, or default (the server's)."),
+]
+PLAYER = {"on": True, "off": False, "default": None}
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,7 @@ def keys_create(
     models: Annotated[str | None, typer.Option(help="Comma-separated models the key may use (default: all).")] = None,
     rpm: Annotated[int | None, typer.Option(help="Requests per minute (default: the server's; 0: none).")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Tasks in flight at once (default: the server's).")] = None,
+    player: Player = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     server: Server = None,
@@ -188,6 +194,8 @@ def keys_create(
     values = _given(expires_at=expires, rpm_limit=rpm, concurrency_limit=concurrency)
     if models is not None:
         values["allowed_models"] = _models(models)
+    if player is not None:
+        values["player_block"] = PLAYER[player]
     body = parse(KeyCreate, {"balance": balance or "0", "name": name, **values})
     target = Target(data_dir, database_url, server, admin_token)
     key = run(target, lambda admin: admin.create_key(body))
@@ -239,12 +247,13 @@ def keys_update(
     models: Annotated[str | None, typer.Option(help="Comma-separated models, or `all`.")] = None,
     rpm: Annotated[str | None, typer.Option(help="Requests per minute, or `default`.")] = None,
     concurrency: Annotated[str | None, typer.Option(help="Tasks in flight at once, or `default`.")] = None,
+    player: Player = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     server: Server = None,
     admin_token: AdminToken = None,
 ) -> None:
-    """Change a key's name, expiry, models or limits; what is not given stays."""
+    """Change a key's name, expiry, models, limits or player block; what is not given stays."""
     values: dict[str, Any] = _given(name=name)
     for field, value, null_word in (
         ("expires_at", expires, "never"),
@@ -255,6 +264,8 @@ def keys_update(
             values[field] = _nullable(value, null_word)
     if models is not None:
         values["allowed_models"] = _models(models)
+    if player is not None:
+        values["player_block"] = PLAYER[player]
     body = parse(KeyUpdate, values)
     typer.echo(key_line(run(Target(data_dir, database_url, server, admin_token), lambda a: a.update_key(key_id, body))))
 

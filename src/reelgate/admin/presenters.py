@@ -45,6 +45,7 @@ def key_object(key: ApiKey) -> KeyObject:
         allowed_models=list(key.allowed_models) if key.allowed_models is not None else None,
         rpm_limit=key.rpm_limit,
         concurrency_limit=key.concurrency_limit,
+        player_block=key.player_block,
     )
 
 
@@ -103,4 +104,5 @@ def _usage_item(row: UsageRow) -> UsageItem:
         charged=format_credits(row.charged),
         refunded=format_credits(row.refunded),
         net=format_credits(row.net),
+        background_requests=row.background,
     )

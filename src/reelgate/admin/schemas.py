@@ -117,6 +117,8 @@ class KeyFields(BaseModel):
     allowed_models: list[ModelName] | None = Field(None, max_length=1000)
     rpm_limit: Limit | None = None
     concurrency_limit: Limit | None = None
+    #: Whether chat replies end with an HTML `<video>` player block; null = the server's setting.
+    player_block: bool | None = None
 
     def changes(self) -> dict[str, Any]:
         """The fields the request set, as `billing.keys.update_key` takes them."""
@@ -180,6 +182,7 @@ class KeyObject(BaseModel):
     allowed_models: list[str] | None
     rpm_limit: int | None
     concurrency_limit: int | None
+    player_block: bool | None = None
 
 
 class CreatedKey(KeyObject):
@@ -239,6 +242,8 @@ class UsageItem(BaseModel):
     refunded: str
     #: charged - refunded
     net: str
+    #: Chat clients' background requests (titles, tags, ...) answered for free: never tasks.
+    background_requests: int = 0
 
 
 class UsageReport(BaseModel):

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
+from ulid import ULID
 
 from reelgate.api.auth import check_model_access, current_key
 from reelgate.api.body import read_json_object
@@ -22,6 +23,10 @@ from reelgate.api.references import reference_image
 from reelgate.api.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice, Message
 from reelgate.api.sse import CompletionMeta, chat_chunks, usage_for, with_last_words
 from reelgate.billing.keys import ApiKey
+from reelgate.clients.answers import answer
+from reelgate.clients.background import Template, instruction_text, recognise
+from reelgate.clients.record import record_background
+from reelgate.errors import InvalidRequest
 from reelgate.observability.logging import bind
 from reelgate.prompt import continued_task_id, last_user_images, parse_messages
 from reelgate.render.chat_markdown import EN, ZH, ChatMarkdown, Links, Wording
@@ -48,6 +53,9 @@ async def create_chat_completion(
     params = _parse(await read_json_object(request, rt.settings.max_body_bytes))
     entry = rt.catalog.get(params.model)
     check_model_access(key, entry.name)
+    template = recognise(params.messages)
+    if template is not None:
+        return await _background(request, key, entry.name, params, template)
     rt.require_ready(entry)
     spec = parse_messages(params.messages)
     parent = await _continued(rt.tasks, key, params.messages)
@@ -70,7 +78,7 @@ async def create_chat_completion(
         setattr(request.state, RATE_STATE, admission.rate)
     task = admission.task
     bind(task_id=task.id)
-    markdown = ChatMarkdown(Links(base_url(request)), _wording(request))
+    markdown = ChatMarkdown(Links(base_url(request)), _wording(request), player=_player(request, key))
     meta = CompletionMeta(f"chatcmpl-{task.id.removeprefix('task_')}", int(time.time()), entry.name)
     if params.stream:
         pieces = markdown_pieces(rt.tasks, task, markdown, rt.settings.keepalive_seconds)
@@ -78,6 +86,38 @@ async def create_chat_completion(
         return StreamingResponse(rt.metrics.track_stream(body), media_type="text/event-stream", headers=SSE_HEADERS)
     content = "".join([piece async for piece in markdown_pieces(rt.tasks, task, markdown, None)])
     return JSONResponse(_completion(meta, content, spec.prompt).model_dump())
+
+
+async def _background(
+    request: Request, key: ApiKey, model: str, params: ChatCompletionRequest, template: Template
+) -> StreamingResponse | JSONResponse:
+    """A client's title, tags, follow-ups...: answered at once in its own form, no task, no charge."""
+    rt = runtime(request)
+    if not rt.settings.background_answers:
+        raise InvalidRequest(
+            f"`{model}` makes videos; it does not answer {template.client}'s background `{template.name}` "
+            "requests. Point the client's task (title, tags, ...) model at a text model.",
+            param="messages",
+            code="background_request_refused",
+        )
+    content = answer(template, params.messages)
+    await record_background(rt.engine, key.id, model, template)
+    rt.metrics.background.labels(template.client, template.name).inc()
+    meta = CompletionMeta(f"chatcmpl-{str(ULID()).lower()}", int(time.time()), model)
+    prompt = instruction_text(params.messages)
+    if params.stream:
+        body = chat_chunks(meta, _pieces(content), prompt=prompt, include_usage=params.include_usage)
+        return StreamingResponse(body, media_type="text/event-stream", headers=SSE_HEADERS)
+    return JSONResponse(_completion(meta, content, prompt).model_dump())
+
+
+async def _pieces(content: str) -> AsyncIterator[str]:
+    yield content
+
+
+def _player(request: Request, key: ApiKey) -> bool:
+    """The key's own choice of the player block, else the server's."""
+    return key.player_block if key.player_block is not None else runtime(request).settings.player_block
 
 
 async def _continued(tasks: TaskService, key: ApiKey, messages: list[Any]) -> Task | None:

@@ -26,7 +26,7 @@ KEY_PREFIX = "sk-"
 WELL_FORMED = re.compile(r"sk-[0-9a-f]{48}")
 
 #: What an operator may change on an existing key (`update_key`).
-EDITABLE = frozenset({"name", "expires_at", "allowed_models", "rpm_limit", "concurrency_limit"})
+EDITABLE = frozenset({"name", "expires_at", "allowed_models", "rpm_limit", "concurrency_limit", "player_block"})
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,8 @@ class ApiKey:
     rpm_limit: int | None = None
     concurrency_limit: int | None = None
     deleted: bool = False
+    #: Whether chat replies end with an HTML video player block; None means the server's setting.
+    player_block: bool | None = None
 
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
@@ -65,6 +67,7 @@ async def create_key(
     allowed_models: Sequence[str] | None = None,
     rpm_limit: int | None = None,
     concurrency_limit: int | None = None,
+    player_block: bool | None = None,
 ) -> tuple[ApiKey, str]:
     """A new key funded with `balance` micro-credits (one ledger entry); returns the key and its secret.
 
@@ -84,6 +87,7 @@ async def create_key(
                 "allowed_models": allowed_models,
                 "rpm_limit": rpm_limit,
                 "concurrency_limit": concurrency_limit,
+                "player_block": player_block,
             }
         ),
     }

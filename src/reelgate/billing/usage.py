@@ -1,4 +1,5 @@
-"""Usage summaries: tasks by status and money charged and refunded, grouped by key, model and/or day.
+"""Usage summaries: tasks by status, money charged and refunded, and chat clients' background requests
+(answered free, never tasks), grouped by key, model and/or day.
 
 Task counts come from the task table (by the task's creation time); money comes from the ledger's
 charge and refund entries (by the entry's time), so a refund counts on the day the task failed.
@@ -20,7 +21,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from reelgate.billing.ledger import EntryKind
-from reelgate.store.tables import ledger, tasks
+from reelgate.store.tables import background_requests, ledger, tasks
 
 MONEY_KINDS = (EntryKind.CHARGE.value, EntryKind.REFUND.value)
 
@@ -65,6 +66,8 @@ class UsageRow:
     tasks: dict[str, int] = field(default_factory=dict)
     charged: int = 0
     refunded: int = 0
+    #: Background requests answered for free (titles, tags, ...).
+    background: int = 0
 
     @property
     def net(self) -> int:
@@ -86,6 +89,9 @@ async def usage(conn: AsyncConnection, group_by: Sequence[GroupBy], where: Usage
             entry.charged = -int(row.total)
         else:
             entry.refunded = int(row.total)
+    for row in await conn.execute(_background_counts(group_by, where)):
+        group = _group(row, len(group_by))
+        rows.setdefault(group, UsageRow(group)).background = int(row.n)
     return [rows[group] for group in sorted(rows)]
 
 
@@ -105,6 +111,17 @@ def _task_counts(group_by: Sequence[GroupBy], where: UsageFilter) -> Any:
         select(*columns, tasks.c.status, func.count().label("n"))
         .where(*_bounds(tasks.c.created_at, tasks.c.key_id, where))
         .group_by(*columns, tasks.c.status)
+    )
+
+
+def _background_counts(group_by: Sequence[GroupBy], where: UsageFilter) -> Any:
+    table = background_requests
+    by = {GroupBy.KEY: table.c.key_id, GroupBy.MODEL: table.c.model, GroupBy.DAY: utc_date(table.c.created_at)}
+    columns = [by[group].label(f"g{n}") for n, group in enumerate(group_by)]
+    return (
+        select(*columns, func.count().label("n"))
+        .where(*_bounds(table.c.created_at, table.c.key_id, where))
+        .group_by(*columns)
     )
 
 

@@ -8,6 +8,7 @@
     reelgate_active_streams                               chat streams being sent right now
     reelgate_charged_credits_total{model}                 credits charged for accepted tasks
     reelgate_refunded_credits_total{model}                credits given back for failed tasks
+    reelgate_background_requests_total{client,template}   chat clients' background requests answered free
 
 Counters count what this process did; sum them over processes. The queue depth is the database's,
 the same in every process.
@@ -56,6 +57,12 @@ class Metrics:
         self.active_streams = Gauge("reelgate_active_streams", "Chat streams being sent.", registry=r)
         self.charged = Counter("reelgate_charged_credits", "Credits charged for tasks.", ["model"], registry=r)
         self.refunded = Counter("reelgate_refunded_credits", "Credits refunded for tasks.", ["model"], registry=r)
+        self.background = Counter(
+            "reelgate_background_requests",
+            "Chat clients' background requests answered without a task or a charge.",
+            ["client", "template"],
+            registry=r,
+        )
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.http_requests.labels(method, route, str(status)).inc()

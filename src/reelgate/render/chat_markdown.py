@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import IntEnum
+from html import escape
 
 from reelgate.tasks.models import Task, TaskStatus
 
@@ -106,6 +107,8 @@ class ChatMarkdown:
     wording: Wording = ZH
     phase: Phase = Phase.QUEUED
     shown_progress: int = 0
+    #: End the success block with an HTML `<video>` player (opt-in: the provider's text has none).
+    player: bool = False
 
     def header(self, task: Task) -> list[str]:
         """The JSON block and the ID lines: sent before any generation work."""
@@ -172,12 +175,23 @@ class ChatMarkdown:
         self.phase = Phase.ENDED
         thumb = self.links.file(task.thumbnail_file or "")
         video = self.links.file(task.video_file or "")
-        return (
+        block = (
             f"\n\n> {self.wording.done}{BR}> sid: `{task.share_id}`\n\n"
             f"![{thumb}]({thumb})\n[{self.wording.play}]({video})"
         )
+        return block + player_block(thumb, video) if self.player else block
 
     def _failed(self, task: Task) -> str:
         self.phase = Phase.ENDED
         reason = task.error.message if task.error else ""
         return f"\n\n> {self.wording.failed} {reason}".rstrip()
+
+
+def player_block(poster: str, video: str) -> str:
+    """A raw HTML player that chat clients render: Open WebUI and Cherry Studio show a `<video>` in a `<div>`.
+
+    The MP4 link ends in `.mp4` with no query string, so NextChat (which turns such links into players)
+    and the success block's own link keep working.
+    """
+    attributes = f'controls preload="metadata" poster="{escape(poster)}" src="{escape(video)}"'
+    return f"\n\n<div><video {attributes}></video></div>"

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -60,6 +61,8 @@ api_keys = Table(
     Column("rpm_limit", Integer),
     Column("concurrency_limit", Integer),
     Column("deleted", Boolean, nullable=False, server_default=false()),
+    #: Whether chat replies end with an HTML `<video>` player block; NULL means the server's setting.
+    Column("player_block", Boolean),
 )
 
 tasks = Table(
@@ -129,4 +132,17 @@ ledger = Table(
     Column("created_at", UtcDateTime, nullable=False),
     # A task is charged (or refunded) at most once, whatever retries or races happen.
     UniqueConstraint("task_id", "kind", name="uq_ledger_task_kind"),
+)
+
+#: A chat client's background request (a title, tags, ...) answered without a task or a charge.
+background_requests = Table(
+    "background_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key_id", String(40), ForeignKey("api_keys.id"), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("client", String(40), nullable=False),
+    Column("template", String(40), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_background_requests_key_created", "key_id", "created_at"),
 )

@@ -25,7 +25,11 @@ MAX_IDEMPOTENCY_KEY = 255
 
 
 def request_hash(key_id: str, model: str, messages: Any) -> str:
-    """SHA-256 of the key, the model and the messages with whitespace and unknown fields dropped."""
+    """SHA-256 of the key, the model and the messages with whitespace and unknown fields dropped.
+
+    Nothing else of the request counts: a re-send that differs only in `stream`, `max_tokens`,
+    `temperature`, `top_p`, `n` or any other sampling field would make the same video, so it joins.
+    """
     payload = {"key": key_id, "model": model, "messages": _normalise(messages)}
     return hashlib.sha256(json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 

@@ -1,0 +1,1 @@
+"""What reelgate knows about the chat clients that talk to it."""

@@ -1,0 +1,1 @@
+"""Chat clients: their background requests and the prompts that must stay videos."""
