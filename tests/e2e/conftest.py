@@ -35,6 +35,8 @@ class Server:
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    #: A command the server runs under, e.g. `["bash", "-c", 'ulimit -f 1000; exec "$@"', "-"]`.
+    wrapper: list[str] = field(default_factory=list)
     log: Path | None = None
 
     @property
@@ -44,6 +46,7 @@ class Server:
     def start(self) -> None:
         self.log = self.data_dir.parent / f"server-{time.monotonic_ns()}.log"
         command = [
+            *self.wrapper,
             sys.executable,
             "-m",
             "reelgate",

@@ -1,6 +1,9 @@
-"""A real `reelgate serve` on PostgreSQL whose database goes away mid-render and comes back (a TCP proxy in
-between is taken down): streams end well-formed, new requests get 503 + Retry-After, the tasks finish
-once the database is back, and each is charged exactly once."""
+"""Faults of the server's own against a real `reelgate serve`.
+
+On PostgreSQL, the database goes away mid-render and comes back (a TCP proxy in between is taken down):
+streams end well-formed, new requests get 503 + Retry-After, the tasks finish once the database is back,
+and each is charged exactly once. On SQLite, the disk fills up mid-render: the task fails and is refunded.
+"""
 
 from __future__ import annotations
 
@@ -16,14 +19,16 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, server_env
 from tests.e2e.tcp_proxy import TcpProxy
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+pytestmark = pytest.mark.e2e
 
 #: Big enough that a render takes a few seconds, so the outage lands mid-render.
 MEDIUM = {"sora-2-hd-15s-chat": {"portrait": "288x512", "fps": 24}}
 BODY = {"model": "sora-2-hd-15s-chat", "stream": True}
+#: Runs the server with files limited to 400 KiB: a 288x512 video does not fit.
+FILE_SIZE_LIMIT = ["bash", "-c", 'ulimit -f 400; exec "$@"', "-"]
 
 
 @pytest.fixture
@@ -87,6 +92,7 @@ async def _ledger(url: str) -> list[tuple[str, str, int]]:
     return [(row["task_id"], row["kind"], row["amount"]) for row in rows]
 
 
+@pytest.mark.postgres
 def test_database_outage_mid_render(make_server, proxy: TcpProxy, postgres_url: str) -> None:  # type: ignore[no-untyped-def]
     through_proxy = make_url(postgres_url).set(port=proxy.port).render_as_string(hide_password=False)
     server: Server = make_server(MEDIUM, database_url=through_proxy, keepalive_seconds="1")
@@ -121,3 +127,31 @@ def test_database_outage_mid_render(make_server, proxy: TcpProxy, postgres_url: 
     assert "ledger ok" in server.cli("ledger", "verify")
     charges = asyncio.run(_ledger(postgres_url))
     assert sorted(charges) == sorted([(rendering[2], "charge", -1_000_000), (waiting[2], "charge", -1_000_000)])
+
+
+@pytest.mark.postgres
+def test_disk_full_mid_render(tmp_path, postgres_url: str) -> None:  # type: ignore[no-untyped-def]
+    """A real process whose files may not grow past 400 KiB (`ulimit -f`: writes fail with EFBIG, as on a
+    full disk; the database is PostgreSQL's, elsewhere): the task fails `storage_full`, is refunded, and
+    no partial file remains."""
+    env = server_env(tmp_path, MEDIUM, database_url=postgres_url)
+    server = Server(tmp_path / "data", env, wrapper=FILE_SIZE_LIMIT)
+    server.start()
+    try:
+        key = server.create_key("10")
+        reply = httpx.post(
+            f"{server.url}/v1/chat/completions",
+            json={**BODY, "stream": False, "messages": [{"role": "user", "content": "雪山下的红色火车"}]},
+            headers={"Authorization": key},
+            timeout=120,
+        )
+        assert "生成失败 ❌" in reply.json()["choices"][0]["message"]["content"]
+        task_id = re.search(r"ID: `(task_\w+)`", reply.json()["choices"][0]["message"]["content"]).group(1)  # type: ignore[union-attr]
+        assert _wait(server, task_id, "failed")["error"]["code"] == "storage_full"
+        assert "ledger ok" in server.cli("ledger", "verify")
+        assert httpx.get(f"{server.url}/readyz").status_code == 200
+        assert " 10 " in server.cli("keys", "list")  # refunded: the balance it was created with
+    finally:
+        server.stop()
+    leftovers = [p for p in (server.data_dir / "media").rglob("*") if p.is_file()]
+    assert leftovers == [] and not any((server.data_dir / "work").iterdir())

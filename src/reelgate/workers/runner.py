@@ -115,11 +115,10 @@ class Worker:
     async def _crashed(self, task: Task, exc: Exception) -> None:
         """Fail a task the server let down (refunded: see `errors.is_server_fault`), or, when the database
         went away under it, leave it `in_progress` for the recovery sweep to start again once it is back."""
-        if isinstance(exc, OSError) and exc.errno in NO_SPACE:
-            exc = storage_error(exc)
-        if isinstance(exc, ServerFault):
-            log.error("task %s: %s", task.id, exc.message, exc_info=exc)
-            await self._fail(task, TaskError(exc.code or "internal_error", exc.message))
+        fault = storage_error(exc) if isinstance(exc, OSError) and exc.errno in NO_SPACE else exc
+        if isinstance(fault, ServerFault):
+            log.error("task %s: %s", task.id, fault.message, exc_info=exc)
+            await self._fail(task, TaskError(fault.code or "internal_error", fault.message))
         elif is_unavailable(exc):
             log.warning("task %s: the database is unavailable; the recovery sweep will run it again", task.id)
         else:
