@@ -20,6 +20,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     WithJsonSchema,
 )
@@ -118,7 +119,7 @@ class KeyFields(BaseModel):
     rpm_limit: Limit | None = None
     concurrency_limit: Limit | None = None
     #: Whether chat replies end with an HTML `<video>` player block; null = the server's setting.
-    player_block: bool | None = None
+    player_block: StrictBool | None = None
 
     def changes(self) -> dict[str, Any]:
         """The fields the request set, as `billing.keys.update_key` takes them."""
