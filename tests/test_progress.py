@@ -55,6 +55,34 @@ async def test_progress_is_coalesced_and_capped_below_100() -> None:
     assert written == [99]  # one write for the burst; 100 waits for the stored files
 
 
+async def test_failed_writes_and_heartbeats_do_not_stop_the_reporter() -> None:
+    """The database away for a while: the generation goes on, and the figure is written once it is back."""
+    down = True
+    written: list[int] = []
+    beats = 0
+
+    async def write(percent: int) -> None:
+        if down:
+            raise ConnectionRefusedError("the database is away")
+        written.append(percent)
+
+    async def heartbeat() -> None:
+        nonlocal beats
+        beats += 1
+        raise ConnectionRefusedError("the database is away")
+
+    reporter = ProgressReporter(write, heartbeat, heartbeat_seconds=0.02)
+    runner = asyncio.create_task(reporter.run())
+    reporter(30)
+    await asyncio.sleep(0.1)
+    assert not runner.done() and beats >= 2 and written == []
+    down = False
+    await reporter.flush()
+    reporter.stop()
+    await asyncio.wait_for(runner, 5)
+    assert written == [30]
+
+
 async def test_shutting_down_mid_render_puts_the_task_back_in_the_queue(tmp_path: Path) -> None:
     """A graceful stop while a video renders requeues it (the next start renders it again)."""
     settings = make_settings(tmp_path, models={"sora-2": {"fps": 24}})
