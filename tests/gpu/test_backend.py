@@ -20,7 +20,7 @@ from reelgate.backends.base import Orientation, RemixSource, VideoSpec
 from reelgate.backends.diffusion import parse
 from reelgate.backends.diffusion.backend import DiffusionBackend
 from reelgate.media.probe import probe, read_audio
-from tests.gpu.conftest import Tinting, TinyModels, options, shot_colours
+from tests.gpu.conftest import Tinting, TinyModels, options, save_lora, shot_colours
 
 PROMPT = "a street at dusk, then it starts to rain"
 
@@ -184,17 +184,9 @@ async def test_missing_weights_fail_at_start_naming_the_folder(tmp_path: Path) -
 
 
 async def test_a_lora_is_fused_into_the_weights(tiny_models: TinyModels, tmp_path: Path) -> None:
-    from diffusers import WanPipeline, WanTransformer3DModel
-    from peft import LoraConfig, get_peft_model_state_dict
-
-    transformer = WanTransformer3DModel.from_pretrained(tiny_models.folder("wan") / "transformer")
-    lora = LoraConfig(r=2, lora_alpha=2, target_modules=["to_q", "to_v"], init_lora_weights=False)
-    transformer.add_adapter(lora)
-    WanPipeline.save_lora_weights(tmp_path / "lora", transformer_lora_layers=get_peft_model_state_dict(transformer))
+    lora = save_lora(tiny_models.folder("wan") / "transformer", tmp_path / "lora")
     plain = await _backend("wan", tiny_models.folder("wan"))
-    fused = await _backend(
-        "wan", tiny_models.folder("wan"), loras=[{"path": str(tmp_path / "lora" / "pytorch_lora_weights.safetensors")}]
-    )
+    fused = await _backend("wan", tiny_models.folder("wan"), loras=[{"path": str(lora)}])
     try:
         before = plain.loaded.pipeline.transformer.blocks[0].attn1.to_q  # type: ignore[union-attr]
         after = fused.loaded.pipeline.transformer.blocks[0].attn1.to_q  # type: ignore[union-attr]
