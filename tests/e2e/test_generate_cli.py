@@ -33,6 +33,7 @@ def reelgate(server: Any, key: str, *args: str, cwd: Path) -> subprocess.Complet
 
 def test_generate_writes_the_mp4_and_videos_commands_follow_it(make_server: Any, tmp_path: Path) -> None:
     server = make_server(MODELS)
+    assert f"data folder {server.data_dir}, database {server.data_dir / 'reelgate.db'}" in server.output()
     key = server.create_key("10")
     made = reelgate(server, key, "generate", "海边日落", "--model", "sora-2-hd-10s-chat", "--landscape", cwd=tmp_path)
     assert made.returncode == 0, made.stderr

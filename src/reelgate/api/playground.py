@@ -3,6 +3,12 @@
 The page is one template with its words filled in on the server (Chinese or English, by the same rule
 as the chat stream), plus a script and a style sheet from this origin: no inline code, so it runs under
 a strict Content-Security-Policy. The API key stays in the browser and goes only to this origin.
+The strictest policy it works under (the browser test serves it with this one):
+
+    default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; media-src 'self';
+    connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'
+
+(img-src and media-src also need the `REELGATE_PUBLIC_URL` origin when links point elsewhere.)
 """
 
 from __future__ import annotations
