@@ -14,7 +14,8 @@ from tests.conftest import live_server, make_settings
 from tests.render.test_chat_markdown import DONE, _run
 
 PLAYER = re.compile(
-    r'\n\n<div><video controls preload="metadata" poster="(?P<poster>[^"]+\.webp)" src="(?P<src>[^"]+)"></video></div>$'
+    r'\n\n<div><video controls preload="metadata" poster="(?P<poster>[^"]+\.webp)" src="(?P<src>[^"]+)">'
+    r"(?P<text>[^<]+)</video></div>$"
 )
 
 
@@ -26,6 +27,8 @@ def test_the_player_follows_the_success_block_and_links_the_bare_mp4() -> None:
     assert found is not None
     assert found["src"] == "https://v.example/cdn/20251030/181a1916dcfe0bb84cafed2427204c00.mp4"
     assert f"]({found['src']})" in plain and f"]({found['poster']})" in plain
+    # Open WebUI plays the element's text; the browser uses `src`.
+    assert found["text"] == found["src"]
 
 
 async def test_the_admin_turns_a_keys_player_on_and_the_default_stays_off(tmp_path: Path) -> None:

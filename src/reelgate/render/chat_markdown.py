@@ -190,8 +190,10 @@ class ChatMarkdown:
 def player_block(poster: str, video: str) -> str:
     """A raw HTML player that chat clients render: Open WebUI and Cherry Studio show a `<video>` in a `<div>`.
 
-    The MP4 link ends in `.mp4` with no query string, so NextChat (which turns such links into players)
-    and the success block's own link keep working.
+    The URL is also the element's text: Open WebUI (0.12) plays the text between `<video>` and
+    `</video>` and shows the block as plain text without it; browsers show that text only where video
+    is unsupported. The MP4 link ends in `.mp4` with no query string, so NextChat (which turns such
+    links into players) and the success block's own link keep working.
     """
     attributes = f'controls preload="metadata" poster="{escape(poster)}" src="{escape(video)}"'
-    return f"\n\n<div><video {attributes}></video></div>"
+    return f"\n\n<div><video {attributes}>{escape(video)}</video></div>"
