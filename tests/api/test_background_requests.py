@@ -95,6 +95,23 @@ async def test_background_requests_are_free_and_real_prompts_still_make_videos(t
         assert await _books(server) == (2, 3, before[2] - price)
 
 
+async def test_prompts_that_look_like_tasks_still_make_videos(tmp_path: Path) -> None:
+    prompts = [
+        "Task: a red fox trotting through fresh snow at dawn",
+        "标题：春天来了。画面：樱花飘落，小女孩在树下转圈",
+        'Use this JSON: { "title": "Neon Tokyo" } and show a taxi driving through neon-lit Shinjuku at night',
+    ]
+    async with live_server(make_settings(tmp_path)) as server, httpx.AsyncClient(timeout=60) as client:
+        key = await server.create_key("10")
+        for prompt in prompts:
+            response = await _chat(
+                client, server, key, {"model": MODEL, "messages": [{"role": "user", "content": prompt}]}
+            )
+            assert TASK_ID.search(response.json()["choices"][0]["message"]["content"]), prompt
+        n_tasks, n_entries, _ = await _books(server)
+        assert (n_tasks, n_entries) == (3, 4)
+
+
 async def test_a_server_may_refuse_background_requests(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, background_answers=False)
     async with live_server(settings) as server, httpx.AsyncClient(timeout=60) as client:
