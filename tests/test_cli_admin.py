@@ -156,10 +156,10 @@ async def test_tasks_and_usage(cli: Cli) -> None:
     assert [line.split()[0] for line in tasks] == task_ids[::-1]
     assert all(line.split()[3:6] == ["completed", "1", "sora-2-hd-15s-chat"] for line in tasks)
     by_day = (await asyncio.to_thread(cli, "usage", "--by", "day")).stdout.splitlines()
-    assert by_day[0].split() == ["day", "tasks", "done", "failed", "charged", "refunded"]
-    assert by_day[1].split() == ["2026-11-01", "2", "2", "0", "2", "0"]
+    assert by_day[0].split() == ["day", "tasks", "done", "failed", "charged", "refunded", "background"]
+    assert by_day[1].split() == ["2026-11-01", "2", "2", "0", "2", "0", "0"]
     by_key = (await asyncio.to_thread(cli, "usage")).stdout.splitlines()
-    assert by_key[1].split() == [a, "2", "2", "0", "2", "0"]
+    assert by_key[1].split() == [a, "2", "2", "0", "2", "0", "0"]
     assert (await asyncio.to_thread(cli, "usage", "--since", "2026-11-02")).stdout.splitlines()[1:] == []
 
 

@@ -167,10 +167,12 @@ def print_page(page: ObjectList[Any], line: Callable[[Any], str], header: str) -
 
 
 def print_usage(report: UsageReport) -> None:
-    typer.echo(f"{report.group_by.value:<32} {'tasks':>6} {'done':>6} {'failed':>6} {'charged':>12} {'refunded':>12}")
+    money = f"{'charged':>12} {'refunded':>12} {'background':>10}"
+    typer.echo(f"{report.group_by.value:<32} {'tasks':>6} {'done':>6} {'failed':>6} {money}")
     for row in report.data:
         done, failed = row.tasks.get("completed", 0), row.tasks.get("failed", 0)
-        typer.echo(f"{row.group:<32} {row.total_tasks:>6} {done:>6} {failed:>6} {row.charged:>12} {row.refunded:>12}")
+        money = f"{row.charged:>12} {row.refunded:>12} {row.background_requests:>10}"
+        typer.echo(f"{row.group:<32} {row.total_tasks:>6} {done:>6} {failed:>6} {money}")
 
 
 @keys_app.command("create")
