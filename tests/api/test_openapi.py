@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import SMALL_MODELS, live_server, make_settings
+from tests.api.test_bad_input import _counts, _key
+from tests.conftest import SMALL_MODELS, assert_openai_error, live_server, make_settings
 
 ADMIN_TOKEN = "admin-token-for-the-contract-run-0123456789"
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -82,6 +84,28 @@ async def test_405_allows_every_method_of_the_path(app_client: httpx.AsyncClient
         response = await app_client.request("PUT", path)
         assert response.status_code == 405
         assert response.headers["allow"] == allowed
+
+
+async def test_a_reference_object_without_its_url_is_refused(app_client: httpx.AsyncClient) -> None:
+    """Found by schemathesis: `{"image_url": null}` made (and charged) a video without its image."""
+    headers = {"Authorization": f"Bearer {await _key(app_client)}"}
+    before = await _counts(app_client)
+    body = {"prompt": "一只猫", "input_reference": {"image_url": None}}
+    response = await app_client.post("/v1/videos", json=body, headers=headers)
+    assert_openai_error(response, 400, None, "invalid_request_error")
+    assert response.json()["error"]["param"] == "input_reference"
+    assert await _counts(app_client) == before
+
+
+async def test_a_refused_upload_is_released(app_client: httpx.AsyncClient) -> None:
+    """Found by schemathesis: an unknown form field left the uploaded image's temporary file open."""
+    headers = {"Authorization": f"Bearer {await _key(app_client)}"}
+    upload = {"input_reference": ("cat.png", b"\x89PNG" + bytes(64), "image/png")}
+    response = await app_client.post(
+        "/v1/videos", data={"prompt": "一只猫", "colour": "red"}, files=upload, headers=headers
+    )
+    assert_openai_error(response, 400, "unknown_parameter")
+    gc.collect()  # an unclosed upload warns here, and warnings are errors
 
 
 async def _schemathesis(url: str, authorization: str, cwd: Path, *selection: str) -> tuple[int, str]:

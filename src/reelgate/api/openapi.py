@@ -35,9 +35,11 @@ ERRORS = {
     503: "The server cannot take requests now (database, disk or model not ready); retry after Retry-After.",
 }
 
-#: What every route that reads the database may answer.
+#: What a public route that reads the database may answer.
 READ_ERRORS = (503,)
+#: What a route that takes an API key may answer, whatever else it does.
 KEY_ERRORS = (401, 503)
+#: What a route that reads a body and submits a task may answer.
 BODY_ERRORS = (400, 401, 404, 409, 413, 429, 503)
 
 BINARY = {"type": "string", "format": "binary"}
