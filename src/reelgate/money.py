@@ -8,6 +8,9 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 MICROS_PER_CREDIT = 1_000_000
+#: Digits before or after the point beyond which a text is no amount anyone means (`"1e999999"`); refused
+#: before any arithmetic, which would overflow the decimal context.
+_MAX_EXPONENT = 30
 
 
 def parse_credits(value: str | int | Decimal) -> int:
@@ -19,8 +22,10 @@ def parse_credits(value: str | int | Decimal) -> int:
         amount = Decimal(str(value))
     except InvalidOperation as exc:
         raise ValueError(f"not an amount: {value!r}") from exc
+    if not amount.is_finite() or abs(amount.adjusted()) > _MAX_EXPONENT:
+        raise ValueError(f"not an amount of credits: {value!r}")
     micros = amount * MICROS_PER_CREDIT
-    if not amount.is_finite() or micros != micros.to_integral_value():
+    if micros != micros.to_integral_value():
         raise ValueError(f"not an amount with at most 6 decimals: {value!r}")
     return int(micros)
 

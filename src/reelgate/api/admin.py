@@ -31,6 +31,7 @@ from reelgate.admin.schemas import (
     UsageReport,
 )
 from reelgate.api.auth import bearer_secret
+from reelgate.api.body import check_parsed_body
 from reelgate.api.deps import runtime
 from reelgate.api.openapi import contract, errors
 from reelgate.billing.keys import authenticate
@@ -73,7 +74,10 @@ def _admin(request: Request) -> LocalAdmin:
 
 
 router = APIRouter(
-    prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)], responses=errors(401, 403, 503)
+    prefix="/admin",
+    tags=["admin"],
+    dependencies=[Depends(require_admin), Depends(check_parsed_body)],
+    responses=errors(401, 403, 503),
 )
 Admin = Annotated[LocalAdmin, Depends(_admin)]
 Page = Annotated[PageParams, Query()]

@@ -1,4 +1,10 @@
-"""Reading a JSON request body with a size limit and OpenAI-shaped errors."""
+"""Reading a request body with a size limit and OpenAI-shaped errors, refusing what no handler should see.
+
+Every body a route reads goes through here: too large is a 413, and JSON nested deeper than
+`MAX_JSON_DEPTH` or text no database can store (a NUL, a lone UTF-16 surrogate) is a 400, once,
+for every endpoint. Routes whose body FastAPI parses (the admin API) get the same check from
+`check_parsed_body`, a router dependency.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,9 @@ from starlette.formparsers import MultiPartException
 
 from reelgate.errors import InvalidRequest, RequestTooLarge
 
+#: Far deeper than any request reelgate takes (a chat body is about 5 deep), far below the recursion limit.
+MAX_JSON_DEPTH = 64
+
 
 async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
     body = await _read_limited(request, max_bytes)
@@ -21,6 +30,9 @@ async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
             "We could not parse the JSON body of your request. The request body must be valid JSON.",
             code="invalid_json",
         ) from exc
+    except RecursionError as exc:
+        raise _too_deep() from exc
+    check_json_value(value)
     if not isinstance(value, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
     return value
@@ -31,9 +43,58 @@ async def read_form(request: Request, max_bytes: int) -> FormData:
     # Starlette's form parser reads `request.stream()`, which replays a body already read.
     request._body = await _read_limited(request, max_bytes)
     try:
-        return await request.form(max_files=1, max_fields=20)
+        form = await request.form(max_files=1, max_fields=20)
     except (MultiPartException, ValueError) as exc:
         raise InvalidRequest(f"We could not parse the form body of your request: {exc}", code="invalid_form") from exc
+    for name, value in form.multi_items():
+        check_text(name)
+        if isinstance(value, str):
+            check_text(value)
+    return form
+
+
+async def check_parsed_body(request: Request) -> None:
+    """A router dependency: the checks of `check_json_value` on a JSON body FastAPI has parsed.
+
+    FastAPI reads and parses the body before it solves dependencies and keeps the result on the request.
+    """
+    check_json_value(getattr(request, "_json", None))
+
+
+def check_json_value(value: object) -> None:
+    """InvalidRequest if `value` nests deeper than MAX_JSON_DEPTH or holds a string `check_text` refuses.
+
+    Iterative, so a hostile body cannot exhaust the stack here either.
+    """
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            check_text(item)
+        elif isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise _too_deep()
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+
+
+def check_text(text: str) -> None:
+    """InvalidRequest for text a database cannot store: a NUL character or a lone UTF-16 surrogate.
+
+    >>> check_text("一只猫")  # fine; check_text("\\ud800") and check_text("a\\x00b") are 400s
+    """
+    if "\x00" in text:
+        raise InvalidRequest(
+            "The request contains a NUL character (\\u0000), which is not allowed.", code="invalid_text"
+        )
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidRequest(
+                "The request contains a lone UTF-16 surrogate (such as \\ud800), which is not valid text.",
+                code="invalid_text",
+            ) from exc
 
 
 async def _read_limited(request: Request, max_bytes: int) -> bytes:
@@ -47,6 +108,12 @@ async def _read_limited(request: Request, max_bytes: int) -> bytes:
             raise _too_large(max_bytes)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _too_deep() -> InvalidRequest:
+    return InvalidRequest(
+        f"The JSON body of your request is nested more than {MAX_JSON_DEPTH} levels deep.", code="invalid_json"
+    )
 
 
 def _too_large(max_bytes: int) -> RequestTooLarge:
