@@ -262,6 +262,16 @@ async def test_loopback_is_refused_without_the_allow_list_and_the_server_sees_no
         ("http://[::ffff:127.0.0.1]/", "a loopback address (::ffff:7f00:1)"),
         ("http://[2002:a00:1::1]/", "a private address (2002:a00:1::1)"),  # 6to4 wrapping 10.0.0.1
         ("https://10.0.0.1:8443/x.png", "a private address (10.0.0.1)"),
+        # Not globally reachable, though Python 3.11's `is_global` said so: only global addresses pass.
+        ("http://[fec0::1]/", "a non-public address (fec0::1)"),
+        ("http://192.0.0.8/", "a non-public address (192.0.0.8)"),
+        ("http://192.88.99.1/", "a non-public address (192.88.99.1)"),
+        ("http://[3fff::1]/", "a non-public address (3fff::1)"),
+        ("http://[::ffff:192.0.0.8]/", "a non-public address (::ffff:c000:8)"),
+        ("http://198.51.100.7/", "a private address (198.51.100.7)"),
+        ("http://[2001:db8::1]/", "a private address (2001:db8::1)"),
+        ("http://[64:ff9b:1::1]/", "a reserved address (64:ff9b:1::1)"),
+        ("http://255.255.255.255/", "a reserved address (255.255.255.255)"),
     ],
 )
 async def test_non_public_addresses_are_refused(url: str, reason: str) -> None:

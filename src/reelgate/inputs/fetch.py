@@ -7,9 +7,11 @@ Each hop (the URL, then every redirect's Location) goes through the same steps:
 The request goes to the vetted IP, with the original name in the Host header and in TLS SNI (and
 the certificate checked against that name), so a second DNS answer cannot swap in an internal
 address (DNS rebinding). Redirects are followed by hand, each one vetted like the first URL.
-Loopback, private, link-local, multicast, shared (CGNAT), reserved and unspecified addresses and
-cloud metadata hosts are refused, unless the operator's `FetchPolicy.allow` lists the address's
-network or the host's exact name. A refused address is never connected to.
+Only globally reachable addresses are allowed (an allow rule: `ipaddress`'s `is_global`, completed
+with the IANA ranges older Pythons still call global); loopback, private, link-local, multicast,
+shared (CGNAT), reserved, site-local and unspecified addresses and cloud metadata hosts are refused,
+each named, unless the operator's `FetchPolicy.allow` lists the address's network or the host's
+exact name. A refused address is never connected to.
 
 Every refusal or failure is an `InvalidRequest` naming the request parameter (`input_reference`).
 """
@@ -41,6 +43,10 @@ _METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "169.254.170.2", "100.100.100.200")
 )
 _SHARED = ipaddress.ip_network("100.64.0.0/10")
+#: Not globally reachable in IANA's special-purpose registries, yet `is_global` on Python 3.11 before
+#: 3.11.10 (gh-113171): IETF protocol assignments, the 6to4 relay anycast, deprecated site-local
+#: IPv6 and IPv6 documentation (RFC 9637).
+_NOT_GLOBAL = tuple(ipaddress.ip_network(n) for n in ("192.0.0.0/24", "192.88.99.0/24", "fec0::/10", "3fff::/20"))
 
 #: Why an address is refused, checked in this order; the first that applies is the one reported.
 _PROBLEMS: tuple[tuple[str, Callable[[IPAddress], bool]], ...] = (
@@ -231,7 +237,11 @@ def address_problem(address: IPAddress) -> str | None:
     for problem, applies in _PROBLEMS:
         if applies(address):
             return problem
-    return None if address.is_global else "a non-public address"
+    return None if _is_global(address) else "a non-public address"
+
+
+def _is_global(address: IPAddress) -> bool:
+    return address.is_global and not any(address in network for network in _NOT_GLOBAL)
 
 
 def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
