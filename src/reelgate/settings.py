@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     admin_token: SecretStr = SecretStr("")
     #: Largest reference image accepted (upload, data URI or fetched URL), in bytes.
     image_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    #: Reference images decoding at once in a process; each may hold a bitmap of up to ~160 MB briefly.
+    image_decode_slots: int = Field(2, ge=1, le=64)
     #: Total time allowed to fetch a reference image URL, redirects included.
     image_fetch_timeout: float = Field(10.0, gt=0, le=120)
     #: Private hosts or CIDRs reference image URLs may reach (e.g. `["10.1.2.0/24", "images.internal"]`);

@@ -4,17 +4,20 @@ with no task, no key and no ledger entry made, and every balance as it was.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 
 from reelgate.store.tables import tasks
-from tests.api.test_admin import books, client_for, new_key
+from tests.api.test_admin import TOKEN, books, client_for, new_key
 from tests.conftest import assert_openai_error, make_settings
 
 CHAT = "/v1/chat/completions"
@@ -44,8 +47,6 @@ def backends() -> dict[str, Any]:
 
 @pytest.fixture
 async def client(tmp_path: Path, database_url: str, backends: dict[str, Any]) -> AsyncIterator[httpx.AsyncClient]:
-    from tests.api.test_admin import TOKEN
-
     async with client_for(make_settings(tmp_path, admin_token=TOKEN, database_url=database_url), backends) as client:
         yield client
 
@@ -139,3 +140,25 @@ async def test_deep_admin_json_is_a_400(client: httpx.AsyncClient) -> None:
     response = await client.post("/admin/keys", content=raw, headers={"Content-Type": "application/json"})
     assert_openai_error(response, 400, None, "invalid_request_error")
     assert await _state(client) == before
+
+
+async def test_an_upload_over_the_image_limit_is_a_413_and_charges_nothing(
+    tmp_path: Path, database_url: str, backends: dict[str, Any]
+) -> None:
+    noise = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    upload = io.BytesIO()
+    Image.fromarray(noise).save(upload, format="PNG")
+    assert upload.tell() > 2048  # over the image limit, far under the form's
+    settings = make_settings(tmp_path, admin_token=TOKEN, database_url=database_url, image_max_bytes=2048)
+    async with client_for(settings, backends) as client:
+        key = await new_key(client)
+        before = await _state(client)
+        response = await client.post(
+            "/v1/videos",
+            data={"prompt": "a cat", "model": "sora-2"},
+            files={"input_reference": ("cat.png", upload.getvalue(), "image/png")},
+            headers={"Authorization": f"Bearer {key['secret']}"},
+        )
+        assert_openai_error(response, 413, "request_too_large")
+        assert response.json()["error"]["param"] == "input_reference"
+        assert await _state(client) == before

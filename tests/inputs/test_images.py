@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from reelgate.errors import InvalidRequest, RequestTooLarge
-from reelgate.inputs.images import decode_data_uri, fit_cover, load_image, save_reference, sniff
+from reelgate.inputs.images import FRAME_SIDE, decode_data_uri, fit_cover, load_image, save_reference, sniff
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
@@ -169,6 +169,27 @@ def test_more_pixels_than_max_pixels_is_refused_before_decoding() -> None:
         load_image(png_header_only(8_000, 6_000))
     with pytest.raises(InvalidRequest, match="is 100x100, more than the limit of 5000 pixels"):
         load_image(encode(solid(RED, (100, 100)), "PNG"), max_pixels=5_000)
+
+
+@pytest.mark.parametrize(
+    ("format", "mode", "size", "kept"),
+    [
+        ("PNG", "RGB", (4000, 3800), (2000, 1900)),  # reduced by 2 after decoding
+        ("PNG", "P", (5400, 5400), (1800, 1800)),  # a palette image: reduced by 3 as RGB
+        ("PNG", "RGBA", (3584, 4000), (1792, 2000)),
+        ("JPEG", "RGB", (6000, 4000), (3000, 2000)),  # decoded at half size (draft mode)
+        ("PNG", "RGB", (3000, 1000), (3000, 1000)),  # its shorter side is needed whole
+    ],
+)
+def test_a_large_image_is_kept_only_as_large_as_a_frame_needs(
+    format: str, mode: str, size: tuple[int, int], kept: tuple[int, int]
+) -> None:
+    color = (40, 120, 200, 255) if mode == "RGBA" else 7 if mode == "P" else (40, 120, 200)
+    image = load_image(encode(solid(color, size, mode), format))
+    assert image.size == kept and image.mode == "RGB"
+    assert min(image.size) >= min(FRAME_SIDE, *size)
+    expected = np.asarray(solid(color, (1, 1), mode).convert("RGB"))[0, 0]
+    assert np.abs(np.asarray(fit_cover(image, 1792, 1024)).astype(int) - expected).max() <= 4
 
 
 def test_a_broken_image_is_a_clear_400() -> None:

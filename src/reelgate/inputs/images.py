@@ -2,6 +2,10 @@
 
     bytes ──sniff──> format ──load_image──> RGB Image ──fit_cover──> (height, width, 3) uint8 ──save_reference──> PNG
 
+A small file can claim a huge bitmap, so `load_image` decodes no more than a video frame can use: a
+JPEG at 1/2, 1/4 or 1/8 of its size (draft mode), any other format reduced by a whole factor right
+after decoding, before any conversion copies it; its shorter side stays at least `FRAME_SIDE`.
+
 The format comes from the bytes' magic numbers, never from a declared media type, and Pillow is
 only allowed to use that one decoder. Every problem with the client's image is an `InvalidRequest`
 naming the request parameter; a wrong argument from our own code stays a `ValueError` (a 500).
@@ -12,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import math
 import os
 from pathlib import Path
 
@@ -21,6 +26,10 @@ from PIL import Image, ImageOps
 from reelgate.errors import InvalidRequest, RequestTooLarge
 
 PARAM = "input_reference"
+
+#: The longest side of any frame reelgate makes (1792x1024): an image whose shorter side is this long
+#: covers every frame size without upscaling, so no more of it is ever decoded or kept.
+FRAME_SIDE = 1792
 
 #: Transparent pixels are composited on white, the way a browser shows them on a plain page.
 BACKGROUND = (255, 255, 255)
@@ -96,14 +105,16 @@ def load_image(data: bytes, max_pixels: int = 40_000_000, *, param: str = PARAM)
     """Decode an image to RGB: EXIF orientation applied, a GIF's first frame, transparency on white.
 
     The size in the header is checked against `max_pixels` before any pixel is decoded, so a small
-    file that claims to be huge (a decompression bomb) costs nothing.
+    file that claims to be huge (a decompression bomb) costs nothing; a large one is decoded at, or
+    reduced to, the size a frame needs (its shorter side at least `FRAME_SIDE`).
     """
     kind = sniff(data, param=param)
     try:
         with Image.open(io.BytesIO(data), formats=[_PILLOW_FORMATS[kind]]) as opened:
             _check_pixels(opened, max_pixels, param)
+            _draft(opened)
             opened.load()
-            return _to_rgb(ImageOps.exif_transpose(opened))
+            return _to_rgb(ImageOps.exif_transpose(_reduced(opened)))
     except _BOMB_ERRORS as exc:
         raise InvalidRequest(f"{param} image has too many pixels (the limit is {max_pixels}).", param=param) from exc
     except _DECODE_ERRORS as exc:
@@ -118,6 +129,24 @@ def _check_pixels(image: Image.Image, max_pixels: int, param: str) -> None:
         raise InvalidRequest(
             f"{param} image is {width}x{height}, more than the limit of {max_pixels} pixels.", param=param
         )
+
+
+def _draft(image: Image.Image) -> None:
+    """Let a JPEG decode at 1/2, 1/4 or 1/8 scale where its shorter side still covers FRAME_SIDE."""
+    scale = FRAME_SIDE / min(image.size)
+    if image.format == "JPEG" and scale < 0.5:
+        image.draft(image.mode, (math.ceil(image.width * scale), math.ceil(image.height * scale)))
+
+
+def _reduced(image: Image.Image) -> Image.Image:
+    """The decoded image shrunk by the largest whole factor that keeps its shorter side >= FRAME_SIDE."""
+    factor = min(image.size) // FRAME_SIDE
+    if factor < 2:
+        return image
+    try:
+        return image.reduce(factor)
+    except ValueError:  # a mode `reduce` does not take (palette, 1-bit, 16-bit): reduce its RGB form
+        return _to_rgb(image).reduce(factor)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
