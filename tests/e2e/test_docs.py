@@ -153,6 +153,14 @@ def test_blocks_are_read_as_a_reader_sees_them(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(("lang", "body"), [("bash", "false\necho never"), ("python", "raise SystemExit(3)")])
+def test_a_broken_example_fails(tmp_path: Path, lang: str, body: str) -> None:
+    docs = Docs(server=None, key="sk-x", env=dict(os.environ), folders=tmp_path)  # type: ignore[arg-type]
+    block = Block(ROOT / "README.md", 1, lang, body, None)
+    with pytest.raises(AssertionError, match=r"README.md:1 \((bash|python)\) exited [13]"):
+        run(block, RUN[lang], body, docs)
+
+
 @pytest.mark.parametrize("block", BLOCKS, ids=[block.name for block in BLOCKS])
 def test_block(block: Block, docs: Docs) -> None:
     assert block.lang in RUN, f"{block.name}: tag the block ```text (not run) or one of {sorted(RUN)}"
