@@ -184,3 +184,35 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 def repo_root() -> Iterator[Path]:
     yield Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class S3Bucket:
+    """A bucket on moto's S3 server, on a loopback port: `env` configures reelgate (and its children) for it."""
+
+    url: str
+    endpoint: str
+    env: dict[str, str]
+
+
+@pytest.fixture
+def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Bucket]:
+    """A fresh bucket on a moto S3 server started for this test; its settings are in the environment."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{server.get_host_and_port()[1]}"
+    bucket = f"reelgate-{secrets.token_hex(4)}"
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "REELGATE_STORAGE_URL": f"s3://{bucket}/media",
+        "REELGATE_S3_ENDPOINT_URL": endpoint,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    httpx.put(f"{endpoint}/{bucket}").raise_for_status()  # moto needs no signature to create a bucket
+    yield S3Bucket(env["REELGATE_STORAGE_URL"], endpoint, env)
+    server.stop()

@@ -26,7 +26,9 @@ from reelgate.errors import ServiceUnavailable
 from reelgate.events.local import LocalEventBus
 from reelgate.observability.metrics import Metrics
 from reelgate.settings import Settings
+from reelgate.storage.base import Storage
 from reelgate.storage.local import LocalStorage
+from reelgate.storage.s3 import S3Storage, make_store
 from reelgate.storage.space import short_of_space
 from reelgate.store.db import create_engine, migrate
 from reelgate.tasks.service import Policy, TaskService
@@ -46,7 +48,7 @@ class Runtime:
     catalog: Catalog
     engine: AsyncEngine
     bus: LocalEventBus
-    storage: LocalStorage
+    storage: Storage
     dispatcher: LocalDispatcher
     tasks: TaskService
     metrics: Metrics
@@ -74,7 +76,8 @@ class Runtime:
 
 
 def video_folders(settings: Settings) -> list[Path]:
-    folders = [settings.media_dir, settings.work_dir]
+    # Videos in a bucket take no room here; they pass through the scratch folder.
+    folders = [settings.work_dir] if settings.storage_url else [settings.media_dir, settings.work_dir]
     url = make_url(settings.resolved_database_url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         folders.append(Path(url.database).parent)
@@ -94,6 +97,14 @@ def build_backends(settings: Settings, catalog: Catalog, given: Mapping[str, Bac
     return backends
 
 
+def make_storage(settings: Settings, metrics: Metrics) -> Storage:
+    """The bucket `REELGATE_STORAGE_URL` names, else the local media folder."""
+    if not settings.storage_url:
+        return LocalStorage(settings.media_dir)
+    store = make_store(settings.storage_url, settings.s3_endpoint_url, settings.s3_addressing)
+    return S3Storage(store, on_error=lambda operation: metrics.storage_errors.labels(operation).inc())
+
+
 @asynccontextmanager
 async def open_runtime(
     settings: Settings, catalog: Catalog, backends: Mapping[str, Backend], metrics: Metrics | None = None
@@ -102,7 +113,7 @@ async def open_runtime(
     engine = create_engine(settings.resolved_database_url)
     await migrate(engine)
     bus = LocalEventBus()
-    storage = LocalStorage(settings.media_dir)
+    storage = make_storage(settings, metrics)
     # With REELGATE_RUN_BACKENDS this process claims, dispatches and polls for only its own backends.
     only = frozenset(backends) if settings.run_backends else None
     worker = Worker(

@@ -91,6 +91,22 @@ class Settings(BaseSettings):
     #: Private hosts or CIDRs reference image URLs may reach (e.g. `["10.1.2.0/24", "images.internal"]`);
     #: everything private, loopback, link-local or multicast is refused otherwise.
     image_fetch_allow: list[str] = Field(default_factory=list)
+    #: Origins whose pages may call `/v1/` from a browser (CORS); `["*"]`, any, as OpenAI's API allows.
+    cors_allow_origins: list[str] = Field(default_factory=lambda: ["*"])
+    #: Where videos, thumbnails and reference images are kept: empty means `{data_dir}/media`;
+    #: `s3://bucket/prefix` means an S3-compatible bucket (credentials and region from the standard
+    #: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` variables). See docs/storage.md.
+    storage_url: str = ""
+    #: The S3 API's address for a store that is not AWS (MinIO, R2, OSS...); empty means AWS S3.
+    s3_endpoint_url: str = ""
+    #: `path` (`{endpoint}/{bucket}/{key}`) or `virtual` (`{bucket}.{endpoint}/{key}`, which OSS requires).
+    s3_addressing: Literal["path", "virtual"] = "path"
+    #: How `/cdn/` answers for files in a bucket: a 302 to a short-lived presigned URL, or `proxy`
+    #: (reelgate streams the bytes, with Range support).
+    cdn_mode: Literal["redirect", "proxy"] = "redirect"
+    #: Base of the file links given to clients when a CDN serves the bucket (`{cdn_base_url}/{YYYYMMDD}/
+    #: {name}.mp4`); empty links to this server's `/cdn/`.
+    cdn_base_url: str = ""
     x264_preset: str = "veryfast"
     font_path: Path | None = None
     #: Catalog overrides: `{"model-name": {"seconds": 15, "price": "1.0", ...}}`.
@@ -107,10 +123,17 @@ class Settings(BaseSettings):
             raise ValueError("the admin token must be at least 16 characters, without surrounding spaces")
         return value
 
-    @field_validator("public_url")
+    @field_validator("public_url", "cdn_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url(cls, value: str) -> str:
+        if value and not value.startswith("s3://"):
+            raise ValueError("the storage URL is empty (the local media folder) or s3://bucket/prefix")
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -15,7 +15,7 @@ from ulid import ULID
 
 from reelgate.api.auth import check_model_access, current_key
 from reelgate.api.body import read_json_object
-from reelgate.api.deps import base_url, runtime
+from reelgate.api.deps import links, runtime
 from reelgate.api.errors import invalid_from_validation
 from reelgate.api.middleware import RATE_STATE
 from reelgate.api.openapi import BODY_ERRORS, contract, event_stream, media
@@ -29,7 +29,7 @@ from reelgate.clients.record import record_background
 from reelgate.errors import InvalidRequest
 from reelgate.observability.logging import bind
 from reelgate.prompt import continued_task_id, last_user_images, parse_messages
-from reelgate.render.chat_markdown import EN, ZH, ChatMarkdown, Links, Wording
+from reelgate.render.chat_markdown import EN, ZH, ChatMarkdown, Wording
 from reelgate.tasks.dedupe import check_idempotency_key, request_hash
 from reelgate.tasks.models import Task
 from reelgate.tasks.service import Submission, TaskService
@@ -78,7 +78,7 @@ async def create_chat_completion(
         setattr(request.state, RATE_STATE, admission.rate)
     task = admission.task
     bind(task_id=task.id)
-    markdown = ChatMarkdown(Links(base_url(request)), _wording(request), player=_player(request, key))
+    markdown = ChatMarkdown(links(request), _wording(request), player=_player(request, key))
     meta = CompletionMeta(f"chatcmpl-{task.id.removeprefix('task_')}", int(time.time()), entry.name)
     if params.stream:
         pieces = markdown_pieces(rt.tasks, task, markdown, rt.settings.keepalive_seconds)

@@ -6,13 +6,14 @@ A file that retention deleted answers 410 Gone, saying when its video expired.
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 from reelgate.api.deps import runtime
 from reelgate.api.openapi import READ_ERRORS, contract, media
 from reelgate.api.presenters import expired_notice
+from reelgate.api.stored import stored_file
 from reelgate.errors import Gone, NotFound, ReelgateError
-from reelgate.storage.base import CONTENT_TYPES, is_valid_key
+from reelgate.storage.base import is_valid_key
 from reelgate.tasks.service import TaskService
 
 router = APIRouter()
@@ -26,14 +27,17 @@ SERVE = contract(None, (404, 410, *READ_ERRORS), ok=FILE)
 
 @router.get("/cdn/{day}/{name}", response_class=FileResponse, **SERVE)
 @router.head("/cdn/{day}/{name}", response_class=FileResponse, **SERVE)
-async def serve_file(day: str, name: str, request: Request) -> FileResponse:
+async def serve_file(day: str, name: str, request: Request) -> Response:
+    """The file itself, or (from a bucket) a 302 to a presigned URL unless `REELGATE_CDN_MODE=proxy`."""
     key = f"{day}/{name}"
     rt = runtime(request)
-    extension = name.rsplit(".", 1)[-1]
-    path = rt.storage.local_path(key) if extension in PUBLIC else None
-    if path is None:
+    response = None
+    if is_valid_key(key) and name.rsplit(".", 1)[-1] in PUBLIC:
+        redirect = rt.settings.cdn_mode == "redirect"
+        response = await stored_file(request, rt.storage, key, redirect=redirect, headers={"Cache-Control": IMMUTABLE})
+    if response is None:
         raise await _missing(rt.tasks, key)
-    return FileResponse(path, media_type=CONTENT_TYPES[extension], headers={"Cache-Control": IMMUTABLE})
+    return response
 
 
 async def _missing(tasks: TaskService, key: str) -> ReelgateError:

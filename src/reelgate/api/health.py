@@ -1,5 +1,5 @@
 """`/healthz` (the process answers) and `/readyz` (the database answers, the workers run, the disk has room
-for a video, models are loaded)."""
+for a video, the storage bucket answers, models are loaded)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ FAILURES = {
     "database": "the database does not answer",
     "workers": "the worker pool is not running",
     "disk": "too little free space for a video (REELGATE_MIN_FREE_BYTES)",
+    "storage": "the storage bucket does not answer",
 }
 
 
@@ -40,6 +41,8 @@ async def readyz(request: Request) -> JSONResponse:
     """200 with each check `ok`, or 503 in OpenAI's error envelope naming the checks that fail."""
     rt = runtime(request)
     checks = {"database": await _database_ok(request), "workers": rt.dispatcher.alive, "disk": not rt.low_disk()}
+    if rt.settings.storage_url:
+        checks["storage"] = await rt.storage.reachable()
     failing = [f"{name}: {FAILURES[name]}" for name, ok in checks.items() if not ok]
     # Only backends that load something (model weights) have a check: loading, or failed to load.
     problems = runtime(request).backend_problems()

@@ -13,12 +13,12 @@ from importlib.resources import files
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from reelgate.api.deps import base_url, runtime
+from reelgate.api.browser import csp_nonce
+from reelgate.api.deps import links, runtime
 from reelgate.api.openapi import READ_ERRORS, contract, media
 from reelgate.api.presenters import expired_notice, video_object
 from reelgate.api.schemas import VideoObject
 from reelgate.errors import NotFound
-from reelgate.render.chat_markdown import Links
 
 router = APIRouter()
 
@@ -28,7 +28,7 @@ PAGE = media("The page (HTML); 404 with a page saying so for an unknown ID.", "t
 @router.get("/source/{task_id}", **contract(VideoObject, (404, *READ_ERRORS)))
 async def source(task_id: str, request: Request) -> VideoObject:
     task = await runtime(request).tasks.get(task_id)
-    return video_object(task, Links(base_url(request)))
+    return video_object(task, links(request))
 
 
 @router.get("/web/{task_id}", response_class=HTMLResponse, **contract(None, READ_ERRORS, ok=PAGE, also={404: PAGE}))
@@ -36,10 +36,11 @@ async def web(task_id: str, request: Request) -> HTMLResponse:
     try:
         task = await runtime(request).tasks.get(task_id)
     except NotFound:
-        return HTMLResponse(_page("Not found", "<p class=muted>No task with this ID.</p>", None), 404)
-    snapshot = video_object(task, Links(base_url(request))).model_dump_json()
+        page = _page("Not found", "<p class=muted>No task with this ID.</p>", None, csp_nonce(request))
+        return HTMLResponse(page, 404)
+    snapshot = video_object(task, links(request)).model_dump_json()
     notice = f"<p class=muted id=expired>{html.escape(expired_notice(task))}</p>" if task.files_expired else ""
-    return HTMLResponse(_page(task.id, notice, snapshot))
+    return HTMLResponse(_page(task.id, notice, snapshot, csp_nonce(request)))
 
 
 @cache
@@ -47,7 +48,7 @@ def _template() -> str:
     return files("reelgate.api").joinpath("templates/web.html").read_text(encoding="utf-8")
 
 
-def _page(title: str, body: str, snapshot: str | None) -> str:
+def _page(title: str, body: str, snapshot: str | None, nonce: str) -> str:
     # The snapshot goes into a <script> block: escape `<` so no value can close the tag.
     data = (snapshot or "null").replace("<", "\\u003c")
     return (
@@ -56,4 +57,5 @@ def _page(title: str, body: str, snapshot: str | None) -> str:
         .replace("{{body}}", body)
         .replace("{{snapshot}}", data)
         .replace("{{poll}}", json.dumps(1000))
+        .replace("{{nonce}}", nonce)
     )

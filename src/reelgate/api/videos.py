@@ -11,13 +11,13 @@ import hashlib
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
 from reelgate.admin.schemas import ObjectList, PageParams
 from reelgate.api.auth import check_model_access, current_key
 from reelgate.api.body import read_form, read_json_object
-from reelgate.api.deps import base_url, runtime
+from reelgate.api.deps import links, runtime
 from reelgate.api.middleware import RATE_STATE
 from reelgate.api.openapi import BODY_ERRORS, KEY_ERRORS, contract, media
 from reelgate.api.presenters import expired_notice, video_object
@@ -30,13 +30,12 @@ from reelgate.api.schemas import (
     VideoObject,
     VideoRemix,
 )
+from reelgate.api.stored import stored_file
 from reelgate.backends.base import Orientation
 from reelgate.billing.keys import ApiKey
 from reelgate.catalog import ModelEntry, Size
 from reelgate.errors import Conflict, Gone, InvalidRequest
 from reelgate.prompt import MAX_PROMPT_CHARS, PromptSpec
-from reelgate.render.chat_markdown import Links
-from reelgate.storage.base import CONTENT_TYPES
 from reelgate.store.paging import PageRequest
 from reelgate.tasks.dedupe import check_idempotency_key, request_hash
 from reelgate.tasks.models import Task, TaskStatus
@@ -94,8 +93,8 @@ async def list_videos(request: Request, key: Key, page: Annotated[PageParams, Qu
     found = await runtime(request).tasks.page_for_key(
         key, PageRequest(limit=page.limit, after=page.after, descending=page.order != "asc")
     )
-    links = Links(base_url(request))
-    data = [video_object(task, links) for task in found.items]
+    page_links = links(request)
+    data = [video_object(task, page_links) for task in found.items]
     return ObjectList(
         data=data,
         has_more=found.has_more,
@@ -148,7 +147,7 @@ async def download_content(
     request: Request,
     key: Key,
     variant: Literal["video", "thumbnail", "spritesheet"] = "video",
-) -> FileResponse:
+) -> Response:
     rt = runtime(request)
     task = await rt.tasks.get_for_key(key, video_id)
     if task.files_expired:
@@ -162,16 +161,12 @@ async def download_content(
         file_key = await rt.tasks.spritesheet(task)
     else:
         file_key = task.video_file if variant == "video" else task.thumbnail_file
-    path = rt.storage.local_path(file_key)
-    if path is None:
+    # Streamed, not redirected: an API client sends its key, and not every client follows a redirect.
+    filename = f"{task.id}.{file_key.rsplit('.', 1)[-1]}"
+    response = await stored_file(request, rt.storage, file_key, redirect=False, filename=filename)
+    if response is None:
         raise Gone(f"The {variant} of video '{task.id}' is no longer stored.")
-    extension = file_key.rsplit(".", 1)[-1]
-    return FileResponse(
-        path,
-        media_type=CONTENT_TYPES[extension],
-        filename=f"{task.id}.{extension}",
-        content_disposition_type="inline",
-    )
+    return response
 
 
 def _admitted(request: Request, admission: Admission) -> JSONResponse:
@@ -182,7 +177,7 @@ def _admitted(request: Request, admission: Admission) -> JSONResponse:
 
 def _video_response(request: Request, task: Task) -> JSONResponse:
     headers = {"openai-poll-after-ms": str(POLL_AFTER_MS[task.status])} if task.status in POLL_AFTER_MS else {}
-    return JSONResponse(video_object(task, Links(base_url(request))).model_dump(), headers=headers)
+    return JSONResponse(video_object(task, links(request)).model_dump(), headers=headers)
 
 
 async def _create_fields(request: Request, max_body: int, max_image: int) -> dict[str, Any]:

@@ -57,6 +57,9 @@ class Metrics:
         self.active_streams = Gauge("reelgate_active_streams", "Chat streams being sent.", registry=r)
         self.charged = Counter("reelgate_charged_credits", "Credits charged for tasks.", ["model"], registry=r)
         self.refunded = Counter("reelgate_refunded_credits", "Credits refunded for tasks.", ["model"], registry=r)
+        self.storage_errors = Counter(
+            "reelgate_storage_errors", "Storage bucket operations that failed, by operation.", ["operation"], registry=r
+        )
         self.background = Counter(
             "reelgate_background_requests",
             "Chat clients' background requests answered without a task or a charge.",

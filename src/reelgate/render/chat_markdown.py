@@ -79,6 +79,8 @@ class Links:
     """Where a task's pages and files are, as the client will see them."""
 
     base_url: str
+    #: Where a CDN in front of the bucket serves the files (`REELGATE_CDN_BASE_URL`); empty: this server.
+    cdn_url: str = ""
 
     def page(self, task_id: str) -> str:
         return f"{self.base_url}/web/{task_id}"
@@ -87,7 +89,7 @@ class Links:
         return f"{self.base_url}/source/{task_id}"
 
     def file(self, key: str) -> str:
-        return f"{self.base_url}/cdn/{key}"
+        return f"{self.cdn_url}/{key}" if self.cdn_url else f"{self.base_url}/cdn/{key}"
 
 
 class Phase(IntEnum):

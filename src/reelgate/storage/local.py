@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import errno
 import shutil
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from reelgate.errors import StorageError, StorageFull
 from reelgate.ids import new_file_name
-from reelgate.storage.base import is_valid_key
+from reelgate.storage.base import StoredObject, is_valid_key
+
+#: Bytes read from disk at a time when a range is streamed.
+CHUNK = 256 * 1024
 
 
 class LocalStorage:
@@ -28,13 +32,43 @@ class LocalStorage:
         path = self.root / key
         return path if path.is_file() else None
 
+    async def info(self, key: str) -> StoredObject | None:
+        path = self.local_path(key)
+        if path is None:
+            return None
+        stat = path.stat()
+        return StoredObject(size=stat.st_size, etag=f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"')
+
+    async def read(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        path = self.local_path(key)
+        if path is None:
+            return
+        with path.open("rb") as file:
+            file.seek(start)
+            while start < end:
+                chunk = await asyncio.to_thread(file.read, min(CHUNK, end - start))
+                if not chunk:
+                    return
+                start += len(chunk)
+                yield chunk
+
+    async def fetch(self, key: str, target: Path) -> Path | None:
+        return self.local_path(key)
+
+    async def presigned_url(self, key: str, expires: timedelta) -> str | None:
+        return None
+
+    async def reachable(self) -> bool:
+        return True
+
     async def delete(self, key: str) -> None:
         if is_valid_key(key):
             await asyncio.to_thread((self.root / key).unlink, missing_ok=True)
 
-    def written_before(self, cutoff: float) -> list[str]:
-        """Names (`{day}/{file}`, keys and `.part` leftovers alike) of files last written before `cutoff`,
-        a POSIX time."""
+    async def written_before(self, cutoff: float) -> list[str]:
+        return await asyncio.to_thread(self._written_before, cutoff)
+
+    def _written_before(self, cutoff: float) -> list[str]:
         found = []
         for path in self.root.glob("*/*"):
             try:
@@ -44,10 +78,10 @@ class LocalStorage:
                 continue  # deleted while we looked
         return found
 
-    def remove_leftover(self, name: str) -> None:
+    async def remove_leftover(self, name: str) -> None:
         """Remove a `.part` file a killed copy left behind (`name` as `written_before` gives it)."""
         if name.endswith(".part") and is_valid_key(name.removesuffix(".part")):
-            (self.root / name).unlink(missing_ok=True)
+            await asyncio.to_thread((self.root / name).unlink, missing_ok=True)
 
     @staticmethod
     def _move(source: Path, target: Path) -> None:

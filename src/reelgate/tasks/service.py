@@ -217,12 +217,12 @@ class TaskService:
         from reelgate.media.encode import make_spritesheet
 
         assert self._storage is not None and task.video_file is not None
-        if task.spritesheet_file and self._storage.local_path(task.spritesheet_file):
+        if task.spritesheet_file and await self._storage.info(task.spritesheet_file):
             return task.spritesheet_file
-        video = self._storage.local_path(task.video_file)
-        if video is None:
-            raise NotFound(f"The video file of '{task.id}' is no longer stored.", param="video_id")
         with tempfile.TemporaryDirectory() as scratch:
+            video = await self._storage.fetch(task.video_file, Path(scratch) / "video.mp4")
+            if video is None:
+                raise NotFound(f"The video file of '{task.id}' is no longer stored.", param="video_id")
             sheet = await asyncio.to_thread(make_spritesheet, video, Path(scratch) / "spritesheet.jpg")
             key = await self._storage.put(sheet, "jpg")
         async with self._engine.begin() as conn:

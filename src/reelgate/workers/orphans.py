@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reelgate.ids import is_task_id
 from reelgate.settings import Settings
-from reelgate.storage.local import LocalStorage
+from reelgate.storage.base import Storage
 from reelgate.tasks import repository as repo
 
 log = logging.getLogger(__name__)
@@ -35,13 +35,13 @@ MIN_AGE = timedelta(hours=1)
 BATCH = 200
 
 
-async def remove_orphan_files(engine: AsyncEngine, storage: LocalStorage, now: float | None = None) -> list[str]:
+async def remove_orphan_files(engine: AsyncEngine, storage: Storage, now: float | None = None) -> list[str]:
     """Delete stored files older than `MIN_AGE` that no task references; the names removed."""
     cutoff = (now if now is not None else time.time()) - MIN_AGE.total_seconds()
-    names = await asyncio.to_thread(storage.written_before, cutoff)
+    names = await storage.written_before(cutoff)
     removed = [name for name in names if name.endswith(".part")]
     for name in removed:
-        await asyncio.to_thread(storage.remove_leftover, name)
+        await storage.remove_leftover(name)
     keys = [name for name in names if not name.endswith(".part")]
     for start in range(0, len(keys), BATCH):
         batch = keys[start : start + BATCH]
@@ -75,7 +75,7 @@ def _folders(work_dir: Path) -> list[Path]:
     return [path for path in work_dir.iterdir() if path.is_dir() and is_task_id(path.name)]
 
 
-async def sweep_forever(engine: AsyncEngine, storage: LocalStorage, work_dir: Path, settings: Settings) -> None:
+async def sweep_forever(engine: AsyncEngine, storage: Storage, work_dir: Path, settings: Settings) -> None:
     """Both removals at start and every `orphan_sweep_seconds`; a failed sweep is logged and tried again."""
     while True:
         try:

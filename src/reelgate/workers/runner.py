@@ -132,7 +132,7 @@ class Worker:
         if deleted.is_set():
             raise GenerationError(CANCELLED.message, code=CANCELLED.code)
         async with self._workdir(task) as workdir, self._reporting(task, deleted) as reporter:
-            spec = await self._spec(task)
+            spec = await self._spec(task, workdir)
             with self._metrics.generating(task.backend):
                 generated = await _unless_deleted(deleted, backend.generate(spec, workdir, reporter))
             await reporter.flush()
@@ -251,10 +251,10 @@ class Worker:
         finally:
             await asyncio.to_thread(shutil.rmtree, path, True)
 
-    async def _spec(self, task: Task) -> VideoSpec:
+    async def _spec(self, task: Task, workdir: Path) -> VideoSpec:
         first_frame = None
         if task.input_image:
-            first_frame = self._storage.local_path(task.input_image)
+            first_frame = await self._storage.fetch(task.input_image, workdir / "reference.png")
             if first_frame is None:
                 raise GenerationError("The reference image of this video is missing from storage.")
         return VideoSpec(
