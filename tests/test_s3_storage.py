@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from reelgate.billing import keys
 from reelgate.errors import StorageError
 from reelgate.storage.s3 import S3Storage, make_store, parse_storage_url
+from reelgate.tasks import repository as repo
+from reelgate.workers.orphans import remove_orphan_files
 from tests.conftest import S3Bucket
+from tests.store.test_store import _task
 
 pytestmark = pytest.mark.s3
 
@@ -103,3 +108,23 @@ async def test_bucket_failures_are_counted_storage_errors_and_readiness_says_so(
     assert await _storage(s3_bucket).reachable()
     unreachable = S3Storage(make_store("s3://bucket/media", "http://127.0.0.1:9"), on_error=errors.append)
     assert not await unreachable.reachable()
+
+
+async def test_the_orphan_sweep_deletes_unreferenced_objects_in_the_bucket(
+    s3_bucket: S3Bucket, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    storage = _storage(s3_bucket)
+    kept, orphan = await _put(storage, tmp_path), await _put(storage, tmp_path)
+    async with engine.begin() as conn:
+        key, _ = await keys.create_key(conn, balance=0)
+        task = _task(key.id)
+        await repo.insert_task(conn, task)
+        await repo.claim(conn, task.id, "worker", datetime.now(UTC))
+        await repo.complete(
+            conn, task.id, share_id="s_" + "0" * 32, video_file=kept, thumbnail_file=kept, now=datetime.now(UTC)
+        )
+
+    assert await remove_orphan_files(engine, storage) == []  # both too recent to be leftovers
+    assert await remove_orphan_files(engine, storage, now=time.time() + 7200) == [orphan]
+
+    assert await storage.info(kept) is not None and await storage.info(orphan) is None
