@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from reelgate import __version__
 from reelgate.api import admin, billing, chat, files, health, metrics, models, pages, playground, videos
+from reelgate.api.browser import ApiCors, BrowserHeaders
 from reelgate.api.errors import install_error_handlers
 from reelgate.api.middleware import RateLimitHeaders
 from reelgate.api.openapi import install_openapi
@@ -42,6 +43,8 @@ def create_app(settings: Settings | None = None, backends: Mapping[str, Backend]
     app.state.metrics = app_metrics
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(ObserveRequests, metrics=app_metrics)
+    app.add_middleware(BrowserHeaders)
+    app.add_middleware(ApiCors, allow_origins=settings.cors_allow_origins)
     for module in (chat, videos, models, pages, playground, files, health, metrics, billing):
         app.include_router(module.router)
     if settings.admin_token.get_secret_value():

@@ -99,6 +99,7 @@ async def test_a_nul_in_an_uploaded_form_prompt_is_a_400(client: httpx.AsyncClie
     response = await client.post(
         "/v1/videos",
         data={"prompt": "a cat\x00", "model": "sora-2"},
+        files={"input_reference": ("cat.png", b"\x89PNG\r\n\x1a\n", "image/png")},  # its temp file is closed too
         headers={"Authorization": f"Bearer {key['secret']}"},
     )
     assert_openai_error(response, 400, "invalid_text")

@@ -46,10 +46,14 @@ async def read_form(request: Request, max_bytes: int) -> FormData:
         form = await request.form(max_files=1, max_fields=20)
     except (MultiPartException, ValueError) as exc:
         raise InvalidRequest(f"We could not parse the form body of your request: {exc}", code="invalid_form") from exc
-    for name, value in form.multi_items():
-        check_text(name)
-        if isinstance(value, str):
-            check_text(value)
+    try:
+        for name, value in form.multi_items():
+            check_text(name)
+            if isinstance(value, str):
+                check_text(value)
+    except InvalidRequest:
+        await form.close()  # an uploaded file's temporary file
+        raise
     return form
 
 
