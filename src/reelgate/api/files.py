@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
 from reelgate.api.deps import runtime
-from reelgate.api.openapi import READ_ERRORS, contract, media
+from reelgate.api.openapi import READ_ERRORS, Responses, contract, media
 from reelgate.api.presenters import expired_notice
 from reelgate.api.stored import stored_file
 from reelgate.errors import Gone, NotFound, ReelgateError
@@ -22,7 +22,9 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 #: Only videos and their thumbnails are public; reference images and spritesheets are served to their key.
 PUBLIC = ("mp4", "webp")
 FILE = media("The file: a video or its thumbnail.", "video/mp4", "image/webp")
-SERVE = contract(None, (404, 410, *READ_ERRORS), ok=FILE)
+#: With media in a bucket (`REELGATE_STORAGE_URL`) and the default `REELGATE_CDN_MODE=redirect`.
+REDIRECT: Responses = {302: {"description": "The file is in a storage bucket: its presigned URL in `Location`."}}
+SERVE = contract(None, (404, 410, *READ_ERRORS), ok=FILE, also=REDIRECT)
 
 
 @router.get("/cdn/{day}/{name}", response_class=FileResponse, **SERVE)
