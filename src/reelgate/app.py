@@ -12,6 +12,7 @@ from reelgate import __version__
 from reelgate.api import admin, billing, chat, files, health, metrics, models, pages, playground, videos
 from reelgate.api.browser import ApiCors, BrowserHeaders
 from reelgate.api.errors import install_error_handlers
+from reelgate.api.guards import NulFreeUrls
 from reelgate.api.middleware import RateLimitHeaders
 from reelgate.api.openapi import install_openapi
 from reelgate.backends.base import Backend
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None, backends: Mapping[str, Backend]
     app.state.metrics = app_metrics
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(ObserveRequests, metrics=app_metrics)
+    app.add_middleware(NulFreeUrls)
     app.add_middleware(BrowserHeaders)
     app.add_middleware(ApiCors, allow_origins=settings.cors_allow_origins)
     for module in (chat, videos, models, pages, playground, files, health, metrics, billing):

@@ -163,3 +163,27 @@ async def test_an_upload_over_the_image_limit_is_a_413_and_charges_nothing(
         assert_openai_error(response, 413, "request_too_large")
         assert response.json()["error"]["param"] == "input_reference"
         assert await _state(client) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/v1/videos/task_%00x", 404),
+        ("/v1/videos?after=task_%00", 200),
+        ("/v1/videos?limit=5&after=x%00", 200),
+        ("/source/task_%00", 404),
+        ("/web/task_%00", 404),
+        ("/admin/keys/key_%00", 404),
+        ("/admin/keys?after=key_%00", 200),
+    ],
+)
+async def test_a_nul_in_the_url_finds_nothing_on_both_databases(
+    client: httpx.AsyncClient, path: str, status: int
+) -> None:
+    """PostgreSQL refused the NUL with a 500; now nothing with it exists on either database."""
+    key = await new_key(client)
+    headers = {} if path.startswith("/admin") else {"Authorization": f"Bearer {key['secret']}"}
+    response = await client.get(path, headers=headers)
+    assert response.status_code == status, response.text
+    if status == 200 and not path.startswith("/web"):
+        assert response.json()["data"] == []
