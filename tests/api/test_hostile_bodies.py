@@ -4,6 +4,7 @@ with no task, no key and no ledger entry made, and every balance as it was.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from collections.abc import AsyncIterator
@@ -18,7 +19,7 @@ from sqlalchemy import func, select
 
 from reelgate.store.tables import tasks
 from tests.api.test_admin import TOKEN, books, client_for, new_key
-from tests.conftest import assert_openai_error, make_settings
+from tests.conftest import assert_openai_error, live_server, make_settings
 
 CHAT = "/v1/chat/completions"
 MODEL = "sora-2-hd-15s-chat"
@@ -187,3 +188,19 @@ async def test_a_nul_in_the_url_finds_nothing_on_both_databases(
     assert response.status_code == status, response.text
     if status == 200 and not path.startswith("/web"):
         assert response.json()["data"] == []
+
+
+async def test_healthz_answers_while_a_hostile_prompt_is_read(tmp_path: Path) -> None:
+    """A 1 MiB prompt of spaces froze the event loop for hours (quadratic cleaning) before any balance check."""
+    async with live_server(make_settings(tmp_path)) as server:
+        secret = await server.create_key("0")
+        text = "a" + " " * (1_048_576 - 200) + "b"
+        body = {"model": MODEL, "messages": [{"role": "user", "content": text}]}
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            hostile = asyncio.create_task(http.post(CHAT, json=body, headers={"Authorization": f"Bearer {secret}"}))
+            await asyncio.sleep(0)  # the hostile request goes first
+            health = await http.get("/healthz")
+            refused = await hostile
+    assert health.status_code == 200
+    assert_openai_error(refused, 400, None)
+    assert "longer than 4000 characters" in refused.json()["error"]["message"]
