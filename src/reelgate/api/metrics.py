@@ -11,7 +11,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from reelgate.api.deps import runtime
 from reelgate.observability.metrics import CONTENT_TYPE_LATEST
 from reelgate.tasks import repository as repo
-from reelgate.tasks.models import TaskStatus
 
 router = APIRouter()
 
@@ -23,7 +22,7 @@ async def metrics(request: Request) -> Response:
     rt = runtime(request)
     try:
         async with rt.engine.connect() as conn:
-            rt.metrics.queue_depth.set(await repo.count_with_status(conn, TaskStatus.QUEUED))
+            rt.metrics.set_queue_depth(await repo.queued_by_backend(conn))
     except (SQLAlchemyError, OSError):
         log.warning("metrics: the queue depth could not be read", exc_info=True)
     return Response(rt.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -4,6 +4,10 @@
     reelgate_http_request_duration_seconds{method,route}  until the response is complete (streams too)
     reelgate_tasks_total{model,status}                    tasks that ended: completed or failed
     reelgate_queue_depth                                  tasks queued in the database, read at scrape
+    reelgate_queue_depth_by_backend{backend}              the same, by backend
+    reelgate_claim_seconds                                a worker's claim statement (taken or not)
+    reelgate_notification_lag_seconds                     from a task write to its NOTIFY here (PostgreSQL)
+    reelgate_leases_lost_total                            attempts stopped: another worker owns the task
     reelgate_generation_seconds{backend}                  successful backend.generate calls
     reelgate_active_streams                               chat streams being sent right now
     reelgate_charged_credits_total{model}                 credits charged for accepted tasks
@@ -47,6 +51,21 @@ class Metrics:
         )
         self.tasks = Counter("reelgate_tasks", "Tasks that ended, by final status.", ["model", "status"], registry=r)
         self.queue_depth = Gauge("reelgate_queue_depth", "Tasks queued in the database.", registry=r)
+        self.queue_depth_by_backend = Gauge(
+            "reelgate_queue_depth_by_backend", "Tasks queued in the database, by backend.", ["backend"], registry=r
+        )
+        self.claim_seconds = Histogram(
+            "reelgate_claim_seconds", "Time a worker's claim took.", buckets=HTTP_BUCKETS, registry=r
+        )
+        self.notification_lag = Histogram(
+            "reelgate_notification_lag_seconds",
+            "Time from a task write to its notification arriving in this process.",
+            buckets=HTTP_BUCKETS,
+            registry=r,
+        )
+        self.leases_lost = Counter(
+            "reelgate_leases_lost", "Attempts stopped because another worker owns their task.", registry=r
+        )
         self.generation_seconds = Histogram(
             "reelgate_generation_seconds",
             "Seconds a backend took to generate a video.",
@@ -66,6 +85,18 @@ class Metrics:
             ["client", "template"],
             registry=r,
         )
+
+    def claimed(self, seconds: float) -> None:
+        self.claim_seconds.observe(seconds)
+
+    def lease_lost(self) -> None:
+        self.leases_lost.inc()
+
+    def set_queue_depth(self, by_backend: dict[str, int]) -> None:
+        self.queue_depth.set(sum(by_backend.values()))
+        self.queue_depth_by_backend.clear()
+        for backend, depth in by_backend.items():
+            self.queue_depth_by_backend.labels(backend).set(depth)
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.http_requests.labels(method, route, str(status)).inc()

@@ -6,7 +6,8 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import false, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, String, any_, bindparam, false, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reelgate.store.paging import Page, PageRequest, fetch_page
@@ -29,7 +30,7 @@ async def get_task(conn: AsyncConnection, task_id: str) -> Task | None:
     return Task.from_row(row) if row else None
 
 
-async def apply(conn: AsyncConnection, task_id: str, transition: Transition, *extra: Any, **values: Any) -> Task | None:
+async def apply(conn: AsyncConnection, task_id: Any, transition: Transition, *extra: Any, **values: Any) -> Task | None:
     """Make `transition` if the task is in one of its source states; the updated task, or None.
 
     `extra` holds further WHERE clauses (e.g. "the heartbeat is still stale").
@@ -62,42 +63,92 @@ async def claim(
     )
 
 
-async def set_progress(conn: AsyncConnection, task_id: str, progress: int, now: datetime) -> Task | None:
+async def claim_next(
+    conn: AsyncConnection, worker_id: str, now: datetime, backends: Collection[str] | None = None
+) -> Task | None:
+    """PostgreSQL: take the oldest queued task (of `backends`) in one statement; None when there is none.
+
+    `FOR UPDATE SKIP LOCKED` lets any number of workers claim at once: each skips the rows another is
+    taking instead of waiting on them, and no two take the same task.
+    """
+    oldest = select(tasks.c.id).where(tasks.c.status == TaskStatus.QUEUED.value)
+    if backends is not None:
+        mine = bindparam("mine", list(backends), type_=ARRAY(String))
+        oldest = oldest.where(tasks.c.backend == any_(mine))
+    oldest = oldest.order_by(tasks.c.created_at).limit(1).with_for_update(skip_locked=True)
+    return await apply(
+        conn,
+        oldest.scalar_subquery(),
+        lifecycle.CLAIM,
+        attempts=tasks.c.attempts + 1,
+        worker_id=worker_id,
+        started_at=now,
+        heartbeat_at=now,
+        progress=0,
+    )
+
+
+def fence(attempt: int | None) -> list[ColumnElement[bool]]:
+    """The WHERE clause that confines a worker's write to its own attempt (none when `attempt` is None).
+
+    Every claim counts one more attempt, so a worker that lost its lease (the recovery sweep requeued
+    the task and another worker claimed it) matches no row: its late writes change nothing.
+    """
+    return [tasks.c.attempts == attempt] if attempt is not None else []
+
+
+async def set_progress(
+    conn: AsyncConnection, task_id: str, progress: int, now: datetime, *, attempt: int | None = None
+) -> Task | None:
     """Record progress (never lower than what is stored) and refresh the heartbeat."""
     return await apply(
         conn,
         task_id,
         lifecycle.PROGRESS,
         tasks.c.progress <= progress,
+        *fence(attempt),
         progress=progress,
         heartbeat_at=now,
     )
 
 
-async def save_backend_state(conn: AsyncConnection, task_id: str, state: str, now: datetime) -> None:
-    """Keep the backend's checkpoint of a running task (and refresh its heartbeat)."""
-    await conn.execute(
+async def save_backend_state(
+    conn: AsyncConnection, task_id: str, state: str, now: datetime, *, attempt: int | None = None
+) -> bool:
+    """Keep the backend's checkpoint of a running task (and refresh its heartbeat); whether it was kept."""
+    result = await conn.execute(
         update(tasks)
-        .where(tasks.c.id == task_id, tasks.c.status == TaskStatus.IN_PROGRESS.value)
+        .where(tasks.c.id == task_id, tasks.c.status == TaskStatus.IN_PROGRESS.value, *fence(attempt))
         .values(backend_state=state, heartbeat_at=now)
     )
+    return bool(result.rowcount)
 
 
-async def heartbeat(conn: AsyncConnection, task_id: str, now: datetime) -> None:
-    await conn.execute(
+async def heartbeat(conn: AsyncConnection, task_id: str, now: datetime, *, attempt: int | None = None) -> bool:
+    """Renew the lease of a running task; False when it is no longer running (as `attempt`)."""
+    result = await conn.execute(
         update(tasks)
-        .where(tasks.c.id == task_id, tasks.c.status == TaskStatus.IN_PROGRESS.value)
+        .where(tasks.c.id == task_id, tasks.c.status == TaskStatus.IN_PROGRESS.value, *fence(attempt))
         .values(heartbeat_at=now)
     )
+    return bool(result.rowcount)
 
 
 async def complete(
-    conn: AsyncConnection, task_id: str, *, share_id: str, video_file: str, thumbnail_file: str, now: datetime
+    conn: AsyncConnection,
+    task_id: str,
+    *,
+    share_id: str,
+    video_file: str,
+    thumbnail_file: str,
+    now: datetime,
+    attempt: int | None = None,
 ) -> Task | None:
     return await apply(
         conn,
         task_id,
         lifecycle.COMPLETE,
+        *fence(attempt),
         progress=100,
         share_id=share_id,
         video_file=video_file,
@@ -106,16 +157,26 @@ async def complete(
     )
 
 
-async def fail(conn: AsyncConnection, task_id: str, error: TaskError, now: datetime) -> Task | None:
+async def fail(
+    conn: AsyncConnection, task_id: str, error: TaskError, now: datetime, *, attempt: int | None = None
+) -> Task | None:
     return await apply(
-        conn, task_id, lifecycle.FAIL, error_code=error.code, error_message=error.message, completed_at=now
+        conn,
+        task_id,
+        lifecycle.FAIL,
+        *fence(attempt),
+        error_code=error.code,
+        error_message=error.message,
+        completed_at=now,
     )
 
 
-async def requeue(conn: AsyncConnection, task_id: str, *, stale_before: datetime | None = None) -> Task | None:
+async def requeue(
+    conn: AsyncConnection, task_id: str, *, stale_before: datetime | None = None, attempt: int | None = None
+) -> Task | None:
     """Put an in-progress task back in the queue; with `stale_before`, only if its heartbeat is older."""
     guard = [tasks.c.heartbeat_at < stale_before] if stale_before else []
-    return await apply(conn, task_id, lifecycle.REQUEUE, *guard, worker_id=None, progress=0)
+    return await apply(conn, task_id, lifecycle.REQUEUE, *guard, *fence(attempt), worker_id=None, progress=0)
 
 
 async def stale_tasks(conn: AsyncConnection, stale_before: datetime) -> list[Task]:
@@ -163,6 +224,14 @@ async def set_spritesheet(conn: AsyncConnection, task_id: str, key: str) -> bool
         update(tasks).where(tasks.c.id == task_id, tasks.c.spritesheet_file.is_(None)).values(spritesheet_file=key)
     )
     return bool(result.rowcount)
+
+
+async def queued_by_backend(conn: AsyncConnection) -> dict[str, int]:
+    """How many tasks wait in the queue, by backend."""
+    rows = await conn.execute(
+        select(tasks.c.backend, func.count()).where(tasks.c.status == TaskStatus.QUEUED.value).group_by(tasks.c.backend)
+    )
+    return {backend: int(count) for backend, count in rows}
 
 
 async def count_with_status(conn: AsyncConnection, status: TaskStatus) -> int:

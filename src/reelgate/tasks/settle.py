@@ -13,14 +13,21 @@ from reelgate.tasks.models import Task, TaskError
 
 
 async def fail_task(
-    conn: AsyncConnection, task_id: str, error: TaskError, now: datetime, *, refund: bool
+    conn: AsyncConnection,
+    task_id: str,
+    error: TaskError,
+    now: datetime,
+    *,
+    refund: bool,
+    attempt: int | None = None,
 ) -> Task | None:
     """Fail the task and give its charge back when `refunds` says so: both happen or neither.
 
     Only the caller whose conditional update moved the task to `failed` refunds, so retries,
     restarts and racing processes cannot refund twice; the ledger's unique (task, kind) is a second guard.
+    With `attempt`, only that attempt's worker can fail it (a worker that lost its lease refunds nothing).
     """
-    task = await repo.fail(conn, task_id, error, now)
+    task = await repo.fail(conn, task_id, error, now, attempt=attempt)
     if task is not None and refunds(error, refund):
         await ledger.refund(conn, task.key_id, task.price, task.id)
     return task

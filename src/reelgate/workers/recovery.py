@@ -58,10 +58,10 @@ async def _settle(
 ) -> Task | None:
     if task.attempts < max_attempts:
         log.warning("task %s: its worker died; generating it again (attempt %d)", task.id, task.attempts + 1)
-        return await repo.requeue(conn, task.id, stale_before=stale_before)
+        return await repo.requeue(conn, task.id, stale_before=stale_before, attempt=task.attempts)
     log.warning("task %s: its worker died %d times; failing it", task.id, task.attempts)
     error = TaskError(
         "worker_lost",
         f"The server stopped while generating this video, {task.attempts} times; it was not retried again.",
     )
-    return await fail_task(conn, task.id, error, now, refund=refund)
+    return await fail_task(conn, task.id, error, now, refund=refund, attempt=task.attempts)

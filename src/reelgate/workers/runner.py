@@ -86,11 +86,19 @@ class Worker:
         self._only = list(only) if only is not None else None
 
     async def run(self, task_id: str) -> None:
-        task = await self._write(lambda conn, now: repo.claim(conn, task_id, self._worker_id, now, backends=self._only))
+        """Run `task_id`; on PostgreSQL it is a hint: the oldest queued task of this worker's backends runs."""
+        started = time.monotonic()
+        task = await self._write(self._claim(task_id))
+        self._metrics.claimed(time.monotonic() - started)
         if task is None:
             return  # another worker has it, or it already ended
         with log_context(task_id=task.id, key_id=task.key_id):
             await self._run_claimed(task)
+
+    def _claim(self, task_id: str) -> Callable[..., Awaitable[Task | None]]:
+        if self._engine.dialect.name == "postgresql":
+            return lambda conn, now: repo.claim_next(conn, self._worker_id, now, backends=self._only)
+        return lambda conn, now: repo.claim(conn, task_id, self._worker_id, now, backends=self._only)
 
     async def _run_claimed(self, task: Task) -> None:
         log.info("task %s: started on %s (attempt %d)", task.id, task.backend, task.attempts)
@@ -99,12 +107,18 @@ class Worker:
         deleted = asyncio.Event()
         if task.deleted_at is not None:
             deleted.set()
+        # Set (with `deleted`, which stops the generation) when a heartbeat finds the lease gone: the
+        # task was given to another attempt, so this one stops, drops its files and writes nothing more.
+        lost = asyncio.Event()
         try:
-            files = await self._produce(task, deleted)
+            files = await self._produce(task, deleted, lost)
         except asyncio.CancelledError:
-            await asyncio.shield(self._write(lambda conn, _now: repo.requeue(conn, task.id)))
+            await asyncio.shield(self._write(lambda conn, _now: repo.requeue(conn, task.id, attempt=task.attempts)))
             raise
         except GenerationError as exc:
+            if lost.is_set():
+                log.warning("task %s: lease lost (attempt %d); another worker has it", task.id, task.attempts)
+                return
             error = CANCELLED if deleted.is_set() else TaskError(exc.code or "generation_failed", exc.message)
             await self._fail(task, error)
         except Exception as exc:
@@ -125,13 +139,13 @@ class Worker:
             log.exception("task %s: generation crashed", task.id, exc_info=exc)
             await self._fail(task, INTERNAL_ERROR)
 
-    async def _produce(self, task: Task, deleted: asyncio.Event) -> StoredFiles:
+    async def _produce(self, task: Task, deleted: asyncio.Event, lost: asyncio.Event) -> StoredFiles:
         backend = self._backends.get(task.backend)
         if backend is None:
             raise GenerationError(f"The backend `{task.backend}` is not configured on this server.")
         if deleted.is_set():
             raise GenerationError(CANCELLED.message, code=CANCELLED.code)
-        async with self._workdir(task) as workdir, self._reporting(task, deleted) as reporter:
+        async with self._workdir(task) as workdir, self._reporting(task, deleted, lost) as reporter:
             spec = await self._spec(task, workdir)
             with self._metrics.generating(task.backend):
                 generated = await _unless_deleted(deleted, backend.generate(spec, workdir, reporter))
@@ -167,6 +181,7 @@ class Worker:
                 video_file=files.video,
                 thumbnail_file=files.thumbnail,
                 now=now,
+                attempt=task.attempts,
             )
         )
         if completed is None:  # the recovery sweep gave it to another attempt meanwhile: the files are no one's
@@ -182,7 +197,9 @@ class Worker:
 
     async def _record_failure(self, task: Task, error: TaskError) -> None:
         refund = self._refund_on_failure
-        failed = await self._write_durably(lambda conn, now: fail_task(conn, task.id, error, now, refund=refund))
+        failed = await self._write_durably(
+            lambda conn, now: fail_task(conn, task.id, error, now, refund=refund, attempt=task.attempts)
+        )
         if failed is not None:
             self._metrics.task_ended(failed, refunded=refunds(error, refund))
             await self._forget_if_deleted(failed)
@@ -217,15 +234,20 @@ class Worker:
             delay = min(delay * 2, 5.0)
 
     @asynccontextmanager
-    async def _reporting(self, task: Task, deleted: asyncio.Event) -> AsyncIterator[ProgressReporter]:
+    async def _reporting(
+        self, task: Task, deleted: asyncio.Event, lost: asyncio.Event
+    ) -> AsyncIterator[ProgressReporter]:
         async def write(percent: int) -> None:
-            updated = await self._write(lambda conn, now: repo.set_progress(conn, task.id, percent, now))
-            if updated is not None and updated.deleted_at is not None:
+            change = lambda conn, now: repo.set_progress(conn, task.id, percent, now, attempt=task.attempts)  # noqa: E731
+            updated = await self._write(change)
+            if updated is None:  # refused: find out whether the lease is still ours
+                await self._beat(task, deleted, lost)
+            elif updated.deleted_at is not None:
                 deleted.set()
 
         reporter = ProgressReporter(
             write=write,
-            heartbeat=lambda: self._beat(task.id, deleted),
+            heartbeat=lambda: self._beat(task, deleted, lost),
             heartbeat_seconds=self._heartbeat_seconds,
         )
         runner = asyncio.create_task(reporter.run())
@@ -234,10 +256,15 @@ class Worker:
         finally:
             await _stop_reporter(reporter, runner)
 
-    async def _beat(self, task_id: str, deleted: asyncio.Event) -> None:
+    async def _beat(self, task: Task, deleted: asyncio.Event, lost: asyncio.Event) -> None:
+        """Renew the lease; when it is gone, set `lost` and `deleted` (which stops the generation)."""
         async with self._engine.begin() as conn:
-            await repo.heartbeat(conn, task_id, datetime.now(UTC))
-            current = await repo.get_task(conn, task_id)
+            held = await repo.heartbeat(conn, task.id, datetime.now(UTC), attempt=task.attempts)
+            current = await repo.get_task(conn, task.id)
+        if not held:
+            self._metrics.lease_lost()
+            lost.set()
+            deleted.set()
         if current is not None and current.deleted_at is not None:
             deleted.set()
 
@@ -268,17 +295,17 @@ class Worker:
             model=task.model,
             first_frame=first_frame,
             remix_of=await self._remix_source(task),
-            checkpoint=Checkpoint(task.id, task.backend_state, lambda state: self._save_state(task.id, state)),
+            checkpoint=Checkpoint(task.id, task.backend_state, lambda state: self._save_state(task, state)),
         )
 
-    async def _save_state(self, task_id: str, state: str) -> None:
+    async def _save_state(self, task: Task, state: str) -> None:
         # Shielded: a note such as "the upstream accepted job X" must not be lost to a cancellation,
         # or the next attempt would order (and pay for) the same video again.
-        await asyncio.shield(self._write_state(task_id, state))
+        await asyncio.shield(self._write_state(task, state))
 
-    async def _write_state(self, task_id: str, state: str) -> None:
+    async def _write_state(self, task: Task, state: str) -> None:
         async with self._engine.begin() as conn:
-            await repo.save_backend_state(conn, task_id, state, datetime.now(UTC))
+            await repo.save_backend_state(conn, task.id, state, datetime.now(UTC), attempt=task.attempts)
 
     async def _remix_source(self, task: Task) -> RemixSource | None:
         """The original prompt and seed of a remix chain, with every earlier instruction appended."""
