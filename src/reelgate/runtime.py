@@ -24,6 +24,7 @@ from reelgate.catalog import Catalog, ModelEntry
 from reelgate.dispatch.local import LocalDispatcher
 from reelgate.errors import ServiceUnavailable
 from reelgate.events.local import LocalEventBus
+from reelgate.events.postgres import Listener, asyncpg_dsn
 from reelgate.observability.metrics import Metrics
 from reelgate.settings import Settings
 from reelgate.storage.base import Storage
@@ -31,6 +32,8 @@ from reelgate.storage.local import LocalStorage
 from reelgate.storage.s3 import S3Storage, make_store
 from reelgate.storage.space import short_of_space
 from reelgate.store.db import create_engine, migrate
+from reelgate.tasks import repository as repo
+from reelgate.tasks.models import Task
 from reelgate.tasks.service import Policy, TaskService
 from reelgate.workers import orphans, retention
 from reelgate.workers.recovery import recover
@@ -146,6 +149,9 @@ async def open_runtime(
         sweepers.append(asyncio.create_task(expiry, name="reelgate-retention"))
     cleanup = orphans.sweep_forever(engine, storage, settings.work_dir, settings)
     sweepers.append(asyncio.create_task(cleanup, name="reelgate-orphans"))
+    if engine.dialect.name == "postgresql":
+        listener = make_listener(runtime, settings.resolved_database_url)
+        sweepers.append(asyncio.create_task(listener.run(), name="reelgate-notifications"))
     try:
         yield runtime
     finally:
@@ -156,6 +162,24 @@ async def open_runtime(
         for backend in managed:
             await backend.close()
         await engine.dispose()
+
+
+def make_listener(runtime: Runtime, database_url: str) -> Listener:
+    """PostgreSQL's wake-ups for this process: its backends' new tasks, and changes of tasks watched here."""
+
+    async def read(task_id: str) -> Task | None:
+        async with runtime.engine.connect() as conn:
+            return await repo.get_task(conn, task_id)
+
+    return Listener(
+        asyncpg_dsn(database_url),
+        backends=runtime.backends,
+        on_queued=runtime.dispatcher.submit,
+        watched=runtime.bus.watching,
+        read=read,
+        publish=runtime.bus.publish,
+        metrics=runtime.metrics,
+    )
 
 
 async def _sweep(runtime: Runtime, only: frozenset[str] | None) -> None:

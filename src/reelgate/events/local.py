@@ -43,6 +43,10 @@ class LocalEventBus:
             if not self._listeners[task_id]:
                 del self._listeners[task_id]
 
+    def watching(self, task_id: str) -> bool:
+        """Whether anything in this process listens to the task."""
+        return task_id in self._listeners
+
     @property
     def listener_count(self) -> int:
         return sum(len(listeners) for listeners in self._listeners.values())

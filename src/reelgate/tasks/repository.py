@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, String, any_, bindparam, false, func, inse
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from reelgate.events.postgres import notify
 from reelgate.store.paging import Page, PageRequest, fetch_page
 from reelgate.store.tables import tasks
 from reelgate.tasks import lifecycle
@@ -23,6 +24,7 @@ async def insert_task(conn: AsyncConnection, task: Task, request_hash: str | Non
     values["status"] = task.status.value
     values["orientation"] = task.orientation.value
     await conn.execute(insert(tasks).values(values))
+    await notify(conn, task)
 
 
 async def get_task(conn: AsyncConnection, task_id: str) -> Task | None:
@@ -33,7 +35,8 @@ async def get_task(conn: AsyncConnection, task_id: str) -> Task | None:
 async def apply(conn: AsyncConnection, task_id: Any, transition: Transition, *extra: Any, **values: Any) -> Task | None:
     """Make `transition` if the task is in one of its source states; the updated task, or None.
 
-    `extra` holds further WHERE clauses (e.g. "the heartbeat is still stale").
+    `extra` holds further WHERE clauses (e.g. "the heartbeat is still stale"). On PostgreSQL the change
+    is announced at commit (`events/postgres.py`).
     """
     result = await conn.execute(
         update(tasks)
@@ -42,7 +45,11 @@ async def apply(conn: AsyncConnection, task_id: Any, transition: Transition, *ex
         .returning(*tasks.c)
     )
     row = result.one_or_none()
-    return Task.from_row(row) if row else None
+    if row is None:
+        return None
+    task = Task.from_row(row)
+    await notify(conn, task)
+    return task
 
 
 async def claim(

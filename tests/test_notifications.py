@@ -1,0 +1,81 @@
+"""PostgreSQL LISTEN/NOTIFY: a write in one process wakes the processes that run or watch the task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from reelgate.billing import keys
+from reelgate.events.local import LocalEventBus
+from reelgate.events.postgres import Listener, asyncpg_dsn
+from reelgate.observability.metrics import Metrics
+from reelgate.store.db import create_engine, migrate
+from reelgate.tasks import repository as repo
+from reelgate.tasks.models import Task
+from tests.store.test_store import _task
+
+pytestmark = pytest.mark.postgres
+
+
+async def test_a_write_elsewhere_reaches_this_process_watchers_and_queue(postgres_url: str) -> None:
+    writer, reader = create_engine(postgres_url), create_engine(postgres_url)  # two processes' pools
+    await migrate(writer)
+    bus, queued, metrics = LocalEventBus(), asyncio.Queue[str](), Metrics()
+    reads: list[str] = []
+
+    async def read(task_id: str) -> Task | None:
+        reads.append(task_id)
+        async with reader.connect() as conn:
+            return await repo.get_task(conn, task_id)
+
+    listener = Listener(
+        asyncpg_dsn(postgres_url),
+        backends=["procedural"],
+        on_queued=queued.put_nowait,
+        watched=bus.watching,
+        read=read,
+        publish=bus.publish,
+        metrics=metrics,
+    )
+    running = asyncio.create_task(listener.run())
+    try:
+        await asyncio.wait_for(listener.connected.wait(), 10)
+        async with writer.begin() as conn:
+            key, _ = await keys.create_key(conn, balance=5_000_000)
+            task, unwatched = _task(key.id), _task(key.id)
+            await repo.insert_task(conn, task)
+            await repo.insert_task(conn, unwatched)
+            await repo.insert_task(conn, replace(_task(key.id), backend="other"))
+        # A new task of a backend run here wakes the queue; one of another backend does not.
+        assert {await asyncio.wait_for(queued.get(), 10), await asyncio.wait_for(queued.get(), 10)} == {
+            task.id,
+            unwatched.id,
+        }
+        async with bus.subscribe(task.id) as watchers_a, bus.subscribe(task.id) as watchers_b:
+            async with writer.begin() as conn:
+                await repo.claim(conn, task.id, "w", datetime.now(UTC))
+                await repo.claim(conn, unwatched.id, "w", datetime.now(UTC))
+            for percent in (10, 20, 30):
+                async with writer.begin() as conn:
+                    await repo.set_progress(conn, task.id, percent, datetime.now(UTC))
+            seen_a, seen_b = set(), set()
+            while 30 not in seen_a or 30 not in seen_b:
+                snapshot_a = await watchers_a.next(10)
+                assert snapshot_a is not None, "no notification reached the watchers"
+                seen_a.add(snapshot_a.progress)
+                snapshot_b = await watchers_b.next(10)
+                assert snapshot_b is not None
+                seen_b.add(snapshot_b.progress)
+        assert unwatched.id not in reads  # nobody here watches it: it is not read
+        assert queued.empty()
+        assert metrics.notification_lag.collect()[0].samples  # lag observed
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await writer.dispose()
+        await reader.dispose()
