@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reelgate.billing import keys, ledger
 from reelgate.events.local import LocalEventBus
+from reelgate.observability.metrics import Metrics
 from reelgate.storage.local import LocalStorage
 from reelgate.tasks import repository as repo
 from reelgate.tasks.models import TaskError, TaskStatus
@@ -91,7 +92,11 @@ async def test_postgres_claims_the_oldest_queued_task_of_its_backends_once(postg
         taken = [task_id for task_id in claimed if task_id is not None]
         assert sorted(taken) == sorted(mine) and claimed.count(None) == 2  # each once, never the other backend
         async with engine.connect() as conn:
-            assert await repo.queued_by_backend(conn) == {"diffusers": 1}
+            depth = await repo.queued_by_backend(conn)
+        assert depth == {"diffusers": 1}
+        metrics = Metrics()
+        metrics.set_queue_depth(depth)
+        assert b'reelgate_queue_depth_by_backend{backend="diffusers"} 1.0' in metrics.exposition()
         async with engine.begin() as conn:
             first = await repo.claim_next(conn, "any", datetime.now(UTC))
         assert first is not None and first.id == other and first.attempts == 1

@@ -28,6 +28,10 @@ FAMILIES = {
     "reelgate_http_request_duration_seconds",
     "reelgate_tasks",
     "reelgate_queue_depth",
+    "reelgate_queue_depth_by_backend",
+    "reelgate_claim_seconds",
+    "reelgate_notification_lag_seconds",
+    "reelgate_leases_lost",
     "reelgate_generation_seconds",
     "reelgate_active_streams",
     "reelgate_charged_credits",
@@ -89,6 +93,8 @@ async def test_metrics_move_with_the_traffic(app_client: httpx.AsyncClient) -> N
     assert _value(after, "reelgate_refunded_credits_total", model=model) == 0
     assert _value(after, "reelgate_generation_seconds_count", backend="procedural") == 1
     assert _value(after, "reelgate_queue_depth") == 0
+    assert _value(after, "reelgate_claim_seconds_count") >= 1  # the worker's claim of that task
+    assert _value(after, "reelgate_leases_lost_total") == 0
 
 
 async def test_failures_and_refunds_are_counted(tmp_path: Path) -> None:
