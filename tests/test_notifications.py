@@ -8,10 +8,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import text
 
 from reelgate.billing import keys
 from reelgate.events.local import LocalEventBus
-from reelgate.events.postgres import Listener, asyncpg_dsn
+from reelgate.events.postgres import APPLICATION_NAME, Listener, asyncpg_dsn
 from reelgate.observability.metrics import Metrics
 from reelgate.store.db import create_engine, migrate
 from reelgate.tasks import repository as repo
@@ -73,6 +74,26 @@ async def test_a_write_elsewhere_reaches_this_process_watchers_and_queue(postgre
         assert unwatched.id not in reads  # nobody here watches it: it is not read
         assert queued.empty()
         assert metrics.notification_lag.collect()[0].samples  # lag observed
+
+        # The listening connection dies (a PostgreSQL restart, a proxy timeout): the listener comes back.
+        async with writer.begin() as conn:
+            ended = await conn.scalar(
+                text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = :name"),
+                {"name": APPLICATION_NAME},
+            )
+        assert ended == 1
+        deadline = asyncio.get_running_loop().time() + 20
+        sent: set[str] = set()
+        while True:  # a task queued once it is back wakes the queue again
+            async with writer.begin() as conn:
+                again = _task(key.id)
+                await repo.insert_task(conn, again)
+            sent.add(again.id)
+            try:
+                assert await asyncio.wait_for(queued.get(), 1) in sent
+                break
+            except TimeoutError:
+                assert asyncio.get_running_loop().time() < deadline, "the listener did not reconnect"
     finally:
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):

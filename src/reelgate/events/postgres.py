@@ -32,6 +32,8 @@ from reelgate.tasks.models import Task, TaskStatus
 log = logging.getLogger(__name__)
 
 TASK_CHANNEL = "reelgate_task"
+#: How the listening connections show in `pg_stat_activity`.
+APPLICATION_NAME = "reelgate-listener"
 #: How long a dropped listening connection waits before connecting again (doubling up to the maximum).
 RECONNECT_SECONDS = (0.5, 10.0)
 
@@ -92,14 +94,14 @@ class Listener:
             try:
                 await self._listen_once()
                 delay = RECONNECT_SECONDS[0]
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            except Exception as exc:  # whatever broke the connection, listening must go on
                 log.warning("notifications: listening connection lost (%r); again in %.1f s", exc, delay)
             self.connected.clear()
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_SECONDS[1])
 
     async def _listen_once(self) -> None:
-        conn = await asyncpg.connect(self._dsn, timeout=10)
+        conn = await asyncpg.connect(self._dsn, timeout=10, server_settings={"application_name": APPLICATION_NAME})
         closed = asyncio.Event()
         conn.add_termination_listener(lambda _conn: closed.set())
         try:
