@@ -8,6 +8,7 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
@@ -228,10 +229,21 @@ def _hue_distance(a: float, b: float) -> float:
 
 
 def test_image_to_video_is_deterministic(tmp_path: Path) -> None:
+    """The same image and prompt paint the same film, pixel for pixel. The MP4s are compared by their
+    decoded pictures with a tolerance: libx264 does not promise identical bytes for identical frames (it
+    reads uninitialised row padding on some inputs; seen here at 144x256)."""
     _photo(tmp_path / "first.png")
     spec = _spec(seconds=2, first_frame=tmp_path / "first.png")
+    assert np.array_equal(_frames(spec), _frames(spec))
     first, again = _render(spec, tmp_path / "a"), _render(spec, tmp_path / "b")
-    assert first.video.read_bytes() == again.video.read_bytes()
+    pictures = [np.stack(_decoded(result.video)).astype(np.int16) for result in (first, again)]
+    assert pictures[0].shape == pictures[1].shape
+    assert np.abs(pictures[0] - pictures[1]).mean() < 1.0
+
+
+def _decoded(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
 
 
 def test_an_unreadable_first_frame_fails_the_task(tmp_path: Path) -> None:
