@@ -62,12 +62,19 @@ async def claim(
         task_id,
         lifecycle.CLAIM,
         *guard,
-        attempts=tasks.c.attempts + 1,
-        worker_id=worker_id,
-        started_at=now,
-        heartbeat_at=now,
-        progress=0,
+        **_claimed(worker_id, now),
     )
+
+
+def _claimed(worker_id: str, now: datetime) -> dict[str, Any]:
+    """What a claim writes: a new attempt, owned by `worker_id`, its lease starting `now`."""
+    return {
+        "attempts": tasks.c.attempts + 1,
+        "worker_id": worker_id,
+        "started_at": now,
+        "heartbeat_at": now,
+        "progress": 0,
+    }
 
 
 async def claim_next(
@@ -87,11 +94,7 @@ async def claim_next(
         conn,
         oldest.scalar_subquery(),
         lifecycle.CLAIM,
-        attempts=tasks.c.attempts + 1,
-        worker_id=worker_id,
-        started_at=now,
-        heartbeat_at=now,
-        progress=0,
+        **_claimed(worker_id, now),
     )
 
 
