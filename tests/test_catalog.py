@@ -61,3 +61,18 @@ def test_money_is_exact() -> None:
     for bad in ("abc", "1e-9", "NaN", "inf"):
         with pytest.raises(ValueError):
             parse_credits(bad)
+
+
+def test_dated_snapshots_resolve_to_their_model() -> None:
+    catalog = Catalog.build({})
+    assert catalog.get("sora-2-2025-10-06") is catalog.get("sora-2")
+    assert catalog.get("sora-2-2025-12-08") is catalog.get("sora-2")
+    assert catalog.get("sora-2-pro-2025-10-06") is catalog.get("sora-2-pro")
+    assert set(catalog.aliases()) == {"sora-2-2025-10-06", "sora-2-2025-12-08", "sora-2-pro-2025-10-06"}
+
+
+def test_a_removed_model_takes_its_snapshots_with_it() -> None:
+    catalog = Catalog.build({"sora-2": {"enabled": False}})
+    assert "sora-2-2025-10-06" not in catalog and "sora-2-pro-2025-10-06" in catalog
+    with pytest.raises(ModelNotFound):
+        catalog.get("sora-2-2025-12-08")

@@ -13,6 +13,9 @@ adds, changes or removes entries:
     [models."my-preview"]
     backend = "procedural"
     seconds = 5
+
+OpenAI's dated snapshots (`sora-2-2025-10-06`, ...) are aliases: they resolve to their model's entry,
+are listed in `/v1/models`, and go away with the model they name.
 """
 
 from __future__ import annotations
@@ -93,9 +96,18 @@ BUILTIN = (
 )
 
 
+#: Dated snapshot ids OpenAI's clients send, and the model each one means.
+ALIASES = {
+    "sora-2-2025-10-06": "sora-2",
+    "sora-2-2025-12-08": "sora-2",
+    "sora-2-pro-2025-10-06": "sora-2-pro",
+}
+
+
 class Catalog:
-    def __init__(self, entries: Mapping[str, ModelEntry]) -> None:
+    def __init__(self, entries: Mapping[str, ModelEntry], aliases: Mapping[str, str] = ALIASES) -> None:
         self._entries = dict(entries)
+        self._aliases = {alias: name for alias, name in aliases.items() if name in entries and alias not in entries}
 
     @classmethod
     def build(cls, overrides: Mapping[str, Mapping[str, Any]]) -> Catalog:
@@ -109,15 +121,22 @@ class Catalog:
         return cls(entries)
 
     def get(self, name: object) -> ModelEntry:
+        """The entry `name` means (an alias gives its model's entry); ModelNotFound otherwise."""
+        if isinstance(name, str) and name in self._aliases:
+            name = self._aliases[name]
         if not isinstance(name, str) or name not in self._entries:
             raise ModelNotFound(str(name), list(self._entries))
         return self._entries[name]
+
+    def aliases(self) -> dict[str, ModelEntry]:
+        """Each alias and the entry it resolves to."""
+        return {alias: self._entries[name] for alias, name in self._aliases.items()}
 
     def __iter__(self) -> Iterator[ModelEntry]:
         return iter(self._entries.values())
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._entries or name in self._aliases
 
 
 _KNOWN_KEYS = {

@@ -80,3 +80,13 @@ async def test_models_list_the_seconds_and_sizes_a_client_may_choose(app_client:
     assert by_id["sora-2-hd-10s-chat"]["seconds"] == ["10"]
     assert by_id["sora-2-hd-10s-chat"]["sizes"] == ["144x256", "256x144"]  # the tests' small sizes
     assert by_id["sora-2-pro"]["sizes"] == ["720x1280", "1280x720", "1024x1792", "1792x1024"]
+
+
+async def test_dated_snapshots_are_listed_and_described_as_their_model(app_client: httpx.AsyncClient) -> None:
+    secret = await _key(app_client)
+    headers = {"Authorization": secret}
+    by_id = {m["id"]: m for m in (await app_client.get("/v1/models", headers=headers)).json()["data"]}
+    assert by_id["sora-2-2025-10-06"]["seconds"] == by_id["sora-2"]["seconds"]
+    assert by_id["sora-2-pro-2025-10-06"]["sizes"] == by_id["sora-2-pro"]["sizes"]
+    one = (await app_client.get("/v1/models/sora-2-2025-12-08", headers=headers)).json()
+    assert one["id"] == "sora-2-2025-12-08" and one["seconds"] == ["4", "8", "12"]

@@ -219,3 +219,13 @@ async def test_remix_through_chat_history(tmp_path: Path) -> None:
                 )
             assert "Cannot remix" in str(info.value)
         assert await _balance(server) == [8_000_000]
+
+
+async def test_a_dated_snapshot_makes_its_models_video(tmp_path: Path) -> None:
+    async with live_server(make_settings(tmp_path, models=MODELS)) as server:
+        key = await server.create_key("10")
+        async with _client(server, key) as client:
+            video = await client.videos.create_and_poll(
+                prompt="雪山", model="sora-2-2025-10-06", seconds="4", size="720x1280", poll_interval_ms=200
+            )
+            assert (video.status, video.model, video.size) == ("completed", "sora-2", "720x1280")

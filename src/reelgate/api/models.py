@@ -16,9 +16,9 @@ from reelgate.catalog import ModelEntry
 router = APIRouter()
 
 
-def _model(entry: ModelEntry) -> ModelObject:
+def _model(entry: ModelEntry, model_id: str | None = None) -> ModelObject:
     return ModelObject(
-        id=entry.name,
+        id=model_id or entry.name,
         created=entry.created,
         seconds=[str(seconds) for seconds in entry.allowed_seconds],
         sizes=[f"{width}x{height}" for width, height in entry.allowed_sizes],
@@ -28,12 +28,15 @@ def _model(entry: ModelEntry) -> ModelObject:
 @router.get("/v1/models", **contract(ModelList, KEY_ERRORS))
 async def list_models(request: Request, key: Annotated[ApiKey, Depends(current_key)]) -> ModelList:
     allowed = key.allowed_models
-    entries = [entry for entry in runtime(request).catalog if allowed is None or entry.name in allowed]
-    return ModelList(data=[_model(entry) for entry in entries])
+    catalog = runtime(request).catalog
+    listed = [(entry.name, entry) for entry in catalog] + list(catalog.aliases().items())
+    return ModelList(
+        data=[_model(entry, model_id) for model_id, entry in listed if allowed is None or entry.name in allowed]
+    )
 
 
 @router.get("/v1/models/{model_id:path}", **contract(ModelObject, (404, *KEY_ERRORS)))
 async def retrieve_model(model_id: str, request: Request, key: Annotated[ApiKey, Depends(current_key)]) -> ModelObject:
     entry = runtime(request).catalog.get(model_id)
     check_model_access(key, entry.name)
-    return _model(entry)
+    return _model(entry, model_id)
