@@ -148,16 +148,23 @@ class FakeUpstream:
         """An answer refusing this create (bad key, scripted fault or refusal), or None to accept it."""
         self.counts.creates += 1
         self.counts.create_times.append(time.monotonic())
+        denied = self.denied(request)
+        if denied is not None:
+            return denied
+        if self._create_faults:
+            return fault_response(self._create_faults.pop(0))
+        if self.script.refuse is not None:
+            return JSONResponse({"error": {"message": "No capacity left."}}, status_code=self.script.refuse)
+        return None
+
+    def denied(self, request: Request) -> Response | None:
+        """The answer to a request without the right key (OpenAI's: a Bearer token), or None."""
         auth = request.headers.get("authorization")
         self.counts.authorizations.append(auth)
         if auth != f"Bearer {self.key}":
             # Quoting the key back, as some upstreams do: reelgate must never show it to its users.
             message = f"Incorrect API key provided: {(auth or '').removeprefix('Bearer ')}"
             return JSONResponse({"error": {"message": message, "code": "invalid_api_key"}}, status_code=401)
-        if self._create_faults:
-            return fault_response(self._create_faults.pop(0))
-        if self.script.refuse is not None:
-            return JSONResponse({"error": {"message": "No capacity left."}}, status_code=self.script.refuse)
         return None
 
     def new_job(self, prefix: str) -> Job:

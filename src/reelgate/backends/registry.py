@@ -22,6 +22,7 @@ FACTORIES: dict[str, str] = {
     "procedural": "reelgate.backends.procedural:from_settings",
     "openai-videos": "reelgate.backends.relay:openai_videos",
     "chat-relay": "reelgate.backends.relay:chat_relay",
+    "veo": "reelgate.backends.relay:veo",
     "diffusers": "reelgate.backends.diffusion:from_settings",
 }
 

@@ -5,6 +5,7 @@ Two kinds, one machinery:
 - `openai-videos`: any upstream speaking OpenAI's Videos API (`openai_videos.py`).
 - `chat-relay`: upstreams that make videos behind chat completions, in the seed provider's markdown
   or sora2api's `<video>` form (`chat_relay.py`, `chat_reading.py`).
+- `veo`: Google's Veo on the Gemini API, natively (`veo.py`).
 
 Upstreams are configured in settings (`config.UpstreamConfig`), models route to them through their
 catalog options (`config.ModelOptions`, turned into plans by `plans.py`). `backend.py` runs a video:
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from reelgate.catalog import ModelEntry
     from reelgate.settings import Settings
 
-__all__ = ["RelayBackend", "chat_relay", "openai_videos"]
+__all__ = ["RelayBackend", "chat_relay", "openai_videos", "veo"]
 
 
 def openai_videos(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
@@ -39,6 +40,11 @@ def openai_videos(name: str, settings: Settings, entries: list[ModelEntry]) -> R
 def chat_relay(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
     """The registry's factory for `chat-relay` and `chat-relay:UPSTREAM`."""
     return _build("chat-relay", name, settings, entries)
+
+
+def veo(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
+    """The registry's factory for `veo` and `veo:UPSTREAM`."""
+    return _build("veo", name, settings, entries)
 
 
 def _build(kind: Kind, name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:

@@ -31,11 +31,12 @@ from reelgate.backends.relay.protocol import RelayProtocol, Started
 from reelgate.backends.relay.routing import Plan, Route, place
 from reelgate.backends.relay.transfer import fetch_thumbnail, fetch_video
 from reelgate.backends.relay.upstream import UpstreamHub
+from reelgate.backends.relay.veo import Veo
 from reelgate.errors import GenerationError
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS: Mapping[Kind, RelayProtocol] = {"openai-videos": OpenAIVideos(), "chat-relay": ChatRelay()}
+PROTOCOLS: Mapping[Kind, RelayProtocol] = {"openai-videos": OpenAIVideos(), "chat-relay": ChatRelay(), "veo": Veo()}
 
 #: A job resumed after its deadline passed (the server was down) still gets this long to be collected.
 RESUME_GRACE = 30.0

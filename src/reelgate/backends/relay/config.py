@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-Kind = Literal["openai-videos", "chat-relay"]
-KINDS: tuple[Kind, ...] = ("openai-videos", "chat-relay")
+Kind = Literal["openai-videos", "chat-relay", "veo"]
+KINDS: tuple[Kind, ...] = ("openai-videos", "chat-relay", "veo")
+
+#: Kinds whose key goes in a header of its own rather than `Authorization: Bearer`.
+KEY_HEADERS: dict[Kind, str] = {"veo": "x-goog-api-key"}
 
 #: The seed provider reads the aspect ratio from the prompt; this is the phrase its document shows.
 SEED_PROMPT = "{prompt},生成视频比例{ratio}"
@@ -126,6 +129,8 @@ class ModelOptions(BaseModel):
     deadline: float | None = Field(None, gt=0)
     #: chat-relay: the user message sent upstream; fields {prompt}, {ratio} ("9:16"), {orientation}, {seconds}.
     prompt_template: str = SEED_PROMPT
+    #: Native kinds: the provider's own parameters sent with every video (Veo's `negativePrompt`, `seed`).
+    parameters: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("prompt_template")
     @classmethod

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from reelgate.backends.base import Checkpoint, Orientation, ProgressCallback
 from reelgate.errors import GenerationError
@@ -22,6 +24,8 @@ class JobRequest:
     #: Sent as `Idempotency-Key` on creates, so an upstream that honours it never makes the video twice.
     idempotency_key: str
     image: Path | None = None
+    #: The provider's own parameters from the catalog (native kinds), sent as they are.
+    parameters: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,15 @@ from pydantic import ValidationError
 from reelgate.backends.relay.config import Kind, ModelOptions, RouteOptions
 from reelgate.backends.relay.routing import Plan, Route
 from reelgate.backends.relay.upstream import UpstreamHub
+from reelgate.backends.relay.veo import DURATIONS as VEO_DURATIONS
 
 if TYPE_CHECKING:
     from reelgate.catalog import ModelEntry
 
 log = logging.getLogger(__name__)
+
+#: The durations one call of a native kind makes; a catalog entry promising others is refused at start-up.
+DURATIONS: dict[Kind, tuple[int, ...]] = {"veo": VEO_DURATIONS}
 
 
 def plan_for(entry: ModelEntry, kind: Kind, instance: str | None, hub: UpstreamHub) -> Plan:
@@ -34,6 +38,7 @@ def plan_for(entry: ModelEntry, kind: Kind, instance: str | None, hub: UpstreamH
     except ValueError as exc:
         raise ValueError(f"model {entry.name!r}: {exc}") from exc
     for route in routes:
+        _check_durations(entry, route)
         _warn_on_other_durations(entry, route)
     return Plan(entry.name, routes, options.deadline)
 
@@ -47,7 +52,23 @@ def _route(entry: ModelEntry, options: ModelOptions, choice: RouteOptions, hub: 
         seconds={**options.seconds, **choice.seconds},
         sizes={**options.sizes, **choice.sizes},
         prompt_template=options.prompt_template,
+        parameters=options.parameters,
     )
+
+
+def _check_durations(entry: ModelEntry, route: Route) -> None:
+    """A native upstream makes only its own durations: one that is not among them stops the server."""
+    made = DURATIONS.get(route.upstream.kind)
+    if made is None:
+        return
+    for seconds in entry.allowed_seconds:
+        sent = route.seconds.get(seconds, seconds)
+        if sent not in made:
+            raise ValueError(
+                f"model {entry.name!r}: {seconds} s videos would be asked of upstream {route.upstream.name!r} "
+                f"as {sent} s, but {route.upstream.kind} makes {', '.join(map(str, made))} s in one call; "
+                "map the duration in options.seconds (and say so in the catalog's `seconds`)"
+            )
 
 
 def _warn_on_other_durations(entry: ModelEntry, route: Route) -> None:

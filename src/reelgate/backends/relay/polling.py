@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable
 
 import httpx
 
@@ -24,8 +25,14 @@ log = logging.getLogger(__name__)
 SLOWDOWN = 1.5
 
 
-async def poll(exchange: Exchange, url: str, watch: Watch, first: JobDocument | None = None) -> JobDocument:
-    """Read the job at `url` until it completes; its last document.
+async def poll(
+    exchange: Exchange,
+    url: str,
+    watch: Watch,
+    first: JobDocument | None = None,
+    read: Callable[[object], JobDocument] = read_job,
+) -> JobDocument:
+    """Read the job at `url` (with `read`, the protocol's reader) until it completes; its last document.
 
     Retryable errors (dropped connections, 5xx, malformed JSON) are waited out with backoff: the job is
     already paid for, and the task's deadline bounds the wait. The upstream's failure is a GenerationError
@@ -43,7 +50,7 @@ async def poll(exchange: Exchange, url: str, watch: Watch, first: JobDocument | 
         await asyncio.sleep(pace.wait)
         try:
             body, response = await exchange.json("GET", url)
-            doc = read_job(body)
+            doc = read(body)
         except UpstreamError as exc:
             if not exc.retryable:
                 raise

@@ -12,8 +12,8 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from reelgate.backends.base import VideoSpec, full_prompt
 from reelgate.backends.relay.config import ModelName
@@ -36,6 +36,7 @@ class Route:
     seconds: Mapping[int, int]
     sizes: Mapping[str, str]
     prompt_template: str
+    parameters: Mapping[str, Any] = field(default_factory=dict)
 
     def request(self, spec: VideoSpec, idempotency_key: str) -> JobRequest:
         """The video as this route's upstream is asked for it."""
@@ -49,6 +50,7 @@ class Route:
             orientation=spec.orientation,
             idempotency_key=idempotency_key,
             image=spec.first_frame,
+            parameters=self.parameters,
         )
 
     def _prompt(self, spec: VideoSpec, seconds: int) -> str:

@@ -14,7 +14,7 @@ import httpx
 from pydantic import SecretStr, ValidationError
 
 from reelgate.backends.relay.breaker import CircuitBreaker
-from reelgate.backends.relay.config import Kind, UpstreamConfig
+from reelgate.backends.relay.config import KEY_HEADERS, Kind, UpstreamConfig
 from reelgate.backends.relay.retry import RetryPolicy
 from reelgate.observability.logging import redact
 
@@ -73,7 +73,9 @@ class Upstream:
     def auth_headers(self, url: str) -> dict[str, str]:
         if self.api_key is None or not self.owns(url):
             return {}
-        return {"Authorization": f"Bearer {self.api_key.get_secret_value()}"}
+        key = self.api_key.get_secret_value()
+        header = KEY_HEADERS.get(self.kind)
+        return {header: key} if header else {"Authorization": f"Bearer {key}"}
 
     @property
     def timeout(self) -> httpx.Timeout:

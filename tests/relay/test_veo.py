@@ -1,0 +1,145 @@
+"""The `veo` relay over its real path (catalog -> API -> worker -> Gemini API fake -> /cdn/), scenario by scenario."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from reelgate.backends.registry import make_backend
+from reelgate.catalog import ModelEntry
+from tests.conftest import live_server
+from tests.relay.conftest import KEY_ENV, assert_seed_stream, chat, rehosted, relay_settings, relayed, source, upstream
+from tests.relay.fakes import KEY, Fault, Script
+from tests.relay.servers import serving
+from tests.relay.veo_fake import FILTERED, VeoUpstream
+
+MODEL = "veo-video"
+VEO = "veo-3.0-generate-001"
+
+
+def veo_settings(tmp_path: Path, url: str, **upstream_extra: Any) -> Any:
+    entry = relayed("veo:google", model=VEO, seconds={4: 8}, parameters={"negativePrompt": "blur"})
+    google = upstream(url, base_url=f"{url}/v1beta", **upstream_extra)
+    return relay_settings(tmp_path, {"google": google}, {MODEL: entry})
+
+
+async def test_text_to_video_completes_and_is_rehosted(tmp_path: Path, media: Path) -> None:
+    fake = VeoUpstream(media, Script(progress=(0, 0, 0)))
+    with serving(fake) as up:
+        async with live_server(veo_settings(tmp_path, up.url)) as server:
+            reply = await chat(server.url, await server.create_key(), MODEL)
+            task = await source(server.url, reply.task_id)
+            up.stop()  # the video is served from reelgate, not the upstream
+            info = await rehosted(server.url, task, tmp_path)
+    assert task["status"] == "completed", task
+    assert_seed_stream(reply, completed=True)
+    assert (info.width, info.height, info.has_audio) == (64, 112, True)
+    assert fake.counts.create_bodies == [
+        {
+            "model": VEO,
+            "instances": [{"prompt": "海边的红色灯塔"}],
+            "parameters": {"aspectRatio": "9:16", "resolution": "720p", "durationSeconds": 8, "negativePrompt": "blur"},
+        }
+    ]
+    assert fake.counts.accepted == 1 and fake.counts.downloads == 1
+    assert set(fake.counts.authorizations) == {KEY}  # x-goog-api-key on create, polls and the download
+
+
+async def test_image_to_video_sends_the_first_frame(tmp_path: Path, media: Path) -> None:
+    picture = io.BytesIO()
+    Image.new("RGB", (120, 90), (30, 160, 90)).save(picture, format="PNG")
+    data_uri = "data:image/png;base64," + base64.b64encode(picture.getvalue()).decode()
+    content = [{"type": "text", "text": "让画面动起来"}, {"type": "image_url", "image_url": {"url": data_uri}}]
+    fake = VeoUpstream(media)
+    with serving(fake) as up:
+        async with live_server(veo_settings(tmp_path, up.url)) as server:
+            reply = await chat(
+                server.url, await server.create_key(), MODEL, messages=[{"role": "user", "content": content}]
+            )
+            task = await source(server.url, reply.task_id)
+            info = await rehosted(server.url, task, tmp_path)
+    assert task["status"] == "completed" and info.has_audio, task
+    (instance,) = fake.counts.create_bodies[0]["instances"]
+    assert instance["prompt"] == "让画面动起来" and instance["image"]["mimeType"] == "image/png"
+    with Image.open(io.BytesIO(base64.b64decode(instance["image"]["bytesBase64Encoded"]))) as sent:
+        assert sent.format == "PNG"
+
+
+async def test_moderation_is_a_content_policy_violation_with_veos_reason(tmp_path: Path, media: Path) -> None:
+    fake = VeoUpstream(media, Script(outcome="failed"))
+    with serving(fake) as up:
+        async with live_server(veo_settings(tmp_path, up.url)) as server:
+            reply = await chat(server.url, await server.create_key(), MODEL)
+            task = await source(server.url, reply.task_id)
+    assert_seed_stream(reply, completed=False)
+    assert task["error"] == {"code": "content_policy_violation", "message": FILTERED}
+    assert fake.counts.accepted == 1 and fake.counts.downloads == 0
+
+
+async def test_429_with_retry_after_and_5xx_while_polling_still_complete_once(tmp_path: Path, media: Path) -> None:
+    script = Script(create_faults=[Fault(429, retry_after="0.3")], poll_faults={1: Fault(500), 2: Fault(503)})
+    fake = VeoUpstream(media, script)
+    with serving(fake) as up:
+        async with live_server(veo_settings(tmp_path, up.url)) as server:
+            task = await source(server.url, (await chat(server.url, await server.create_key(), MODEL)).task_id)
+    assert task["status"] == "completed", task
+    first, second = fake.counts.create_times[:2]
+    assert second - first >= 0.29  # Retry-After honoured
+    assert fake.counts.creates == 2 and fake.counts.accepted == 1
+
+
+async def test_a_bad_key_is_refused_and_never_shown(
+    tmp_path: Path, media: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, "AIza-wrong-key-0123456789")
+    fake = VeoUpstream(media)
+    with serving(fake) as up:
+        async with live_server(veo_settings(tmp_path, up.url)) as server:
+            task = await source(server.url, (await chat(server.url, await server.create_key(), MODEL)).task_id)
+    assert task["status"] == "failed" and task["error"]["code"] == "upstream_refused", task
+    assert "API key not valid" in task["error"]["message"] and "AIza-wrong" not in task["error"]["message"]
+    assert fake.counts.accepted == 0
+
+
+async def test_a_restart_mid_job_resumes_the_same_operation(tmp_path: Path, media: Path) -> None:
+    fake = VeoUpstream(media, Script(progress=(0,) * 40))
+    with serving(fake) as up:
+        settings = veo_settings(tmp_path, up.url, poll_interval=0.05, max_poll_interval=0.05)
+        async with live_server(settings) as server:
+            key = await server.create_key()
+            async with httpx.AsyncClient(timeout=10) as client:
+                created = await client.post(
+                    f"{server.url}/v1/videos", headers={"Authorization": key}, json={"model": MODEL, "prompt": "雪山"}
+                )
+            assert created.status_code == 200, created.text
+            video_id = created.json()["id"]
+            for _ in range(500):  # until the worker is polling the operation
+                if fake.counts.polls >= 3:
+                    break
+                await asyncio.sleep(0.02)
+        polls_before = fake.counts.polls
+        assert polls_before >= 3
+        restarted = veo_settings(tmp_path, up.url, poll_interval=0.05, max_poll_interval=0.05)  # a new process's
+        async with live_server(restarted) as server, httpx.AsyncClient(timeout=10) as client:
+            for _ in range(400):
+                video = (await client.get(f"{server.url}/v1/videos/{video_id}", headers={"Authorization": key})).json()
+                if video["status"] in ("completed", "failed"):
+                    break
+                await asyncio.sleep(0.05)
+    assert video["status"] == "completed", video
+    assert fake.counts.creates == 1 and fake.counts.accepted == 1  # never a second create
+    assert fake.counts.polls > polls_before and fake.counts.downloads == 1
+
+
+def test_a_duration_veo_cannot_make_stops_the_server(tmp_path: Path) -> None:
+    settings = relay_settings(tmp_path, {"google": upstream("http://127.0.0.1:9")}, {})
+    bad = ModelEntry("five", "veo:google", 5, {}, 8, 0)
+    with pytest.raises(ValueError, match=r"model 'five': 5 s .* veo makes 4, 6, 8 s"):
+        make_backend("veo:google", settings, [bad])
