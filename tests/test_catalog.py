@@ -41,6 +41,7 @@ def test_overrides_add_change_and_remove() -> None:
         {"portrait": "1023x1792"},
         {"price": "0.0000001"},
         {"colour": 1},
+        {"refund_on": "sometimes"},
     ],
 )
 def test_bad_overrides_are_refused(override: dict[str, object]) -> None:

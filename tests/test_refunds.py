@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reelgate.billing import keys, ledger
 from reelgate.billing.audit import verify_ledger
+from reelgate.catalog import RefundOn
 from reelgate.events.local import LocalEventBus
 from reelgate.store.tables import api_keys
 from reelgate.tasks import repository as repo
@@ -85,3 +86,19 @@ async def test_a_failure_the_server_caused_is_refunded_even_under_charge_on_fail
         assert (await keys.get_key(conn, charged_key)).balance == 2_000_000
         assert (await keys.get_key(conn, refunded_key)).balance == 3_000_000
         assert await verify_ledger(conn) == []
+
+
+async def test_a_models_refund_on_rule_decides_what_it_gives_back(engine: AsyncEngine) -> None:
+    cases: list[tuple[RefundOn, str, int]] = [
+        ("moderation", "content_policy_violation", 3_000_000),
+        ("moderation", "upstream_failed", 2_000_000),
+        ("never", "content_policy_violation", 2_000_000),
+        ("never", "storage_full", 3_000_000),  # the server's own failure: always given back
+        ("any_failure", "upstream_failed", 3_000_000),
+    ]
+    for rule, code, balance in cases:
+        key_id, task_id = await _funded_task(engine)
+        async with engine.begin() as conn:
+            await fail_task(conn, task_id, TaskError(code, "refused"), datetime.now(UTC), refund=rule)
+        async with engine.connect() as conn:
+            assert (await keys.get_key(conn, key_id)).balance == balance, (rule, code)

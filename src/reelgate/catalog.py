@@ -22,13 +22,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal, get_args
 
 from reelgate.backends.base import Orientation
 from reelgate.errors import ModelNotFound
 from reelgate.money import parse_credits
 
 Size = tuple[int, int]
+
+#: Which failed videos a model gives back (besides those the server caused, always refunded):
+#: none, only those a safety system refused (`content_policy_violation`), or every one.
+RefundOn = Literal["never", "moderation", "any_failure"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class ModelEntry:
     extra_sizes: tuple[Size, ...] = ()
     #: Micro-credits per second of video, added to `price` (OpenAI prices sora-2 by the second).
     price_per_second: int = 0
+    #: This model's refunds; None follows the server's `charge_on_failure`.
+    refund_on: RefundOn | None = None
 
     def size_for(self, orientation: Orientation) -> Size:
         return self.sizes[orientation]
@@ -151,6 +157,7 @@ _KNOWN_KEYS = {
     "seconds_choices",
     "extra_sizes",
     "price_per_second",
+    "refund_on",
 }
 
 
@@ -183,7 +190,10 @@ def _apply(base: ModelEntry | None, name: str, override: Mapping[str, Any]) -> M
         price_per_second=(
             parse_credits(override["price_per_second"]) if "price_per_second" in override else entry.price_per_second
         ),
+        refund_on=override.get("refund_on", entry.refund_on),
     )
+    if changed.refund_on not in (None, *get_args(RefundOn)):
+        raise ValueError(f"model {name!r}: refund_on must be one of {', '.join(get_args(RefundOn))}")
     if changed.seconds_choices and changed.seconds not in changed.seconds_choices:
         raise ValueError(f"model {name!r}: seconds {changed.seconds} is not among seconds_choices")
     return changed

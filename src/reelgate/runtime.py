@@ -128,6 +128,7 @@ async def open_runtime(
         worker_id=f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}",
         heartbeat_seconds=settings.lease_seconds / 3,
         refund_on_failure=not settings.charge_on_failure,
+        refund_on={entry.name: entry.refund_on for entry in catalog if entry.refund_on},
         metrics=metrics,
         only=only,
     )

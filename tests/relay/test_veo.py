@@ -83,6 +83,28 @@ async def test_moderation_is_a_content_policy_violation_with_veos_reason(tmp_pat
     assert fake.counts.accepted == 1 and fake.counts.downloads == 0
 
 
+async def test_refund_on_gives_back_moderated_videos_only_where_the_model_says(tmp_path: Path, media: Path) -> None:
+    fake = VeoUpstream(media, Script(outcome="failed"))
+    with serving(fake) as up:
+        models = {
+            name: {**relayed("veo:google", model=VEO, seconds={4: 8}), "refund_on": rule}
+            for name, rule in (("kind", "moderation"), ("strict", "never"))
+        }
+        google = upstream(up.url, base_url=f"{up.url}/v1beta")
+        async with live_server(relay_settings(tmp_path, {"google": google}, models)) as server:
+            balances = []
+            for name in models:
+                key = await server.create_key("10")
+                task = await source(server.url, (await chat(server.url, key, name)).task_id)
+                assert task["error"]["code"] == "content_policy_violation", task
+                async with httpx.AsyncClient(timeout=10) as client:
+                    grants = await client.get(
+                        f"{server.url}/v1/dashboard/billing/credit_grants", headers={"Authorization": key}
+                    )
+                balances.append(grants.json()["total_available"])
+    assert balances == [10.0, 9.0]  # price 1: "moderation" gave it back, "never" kept it
+
+
 async def test_429_with_retry_after_and_5xx_while_polling_still_complete_once(tmp_path: Path, media: Path) -> None:
     script = Script(create_faults=[Fault(429, retry_after="0.3")], poll_faults={1: Fault(500), 2: Fault(503)})
     fake = VeoUpstream(media, script)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -11,6 +12,12 @@ from reelgate.errors import is_server_fault
 from reelgate.tasks import repository as repo
 from reelgate.tasks.models import Task, TaskError
 
+if TYPE_CHECKING:
+    from reelgate.catalog import RefundOn
+
+#: The code of a video a safety system refused (a model with `refund_on = "moderation"` gives it back).
+MODERATION_CODE = "content_policy_violation"
+
 
 async def fail_task(
     conn: AsyncConnection,
@@ -18,7 +25,7 @@ async def fail_task(
     error: TaskError,
     now: datetime,
     *,
-    refund: bool,
+    refund: bool | RefundOn,
     attempt: int | None = None,
 ) -> Task | None:
     """Fail the task and give its charge back when `refunds` says so: both happen or neither.
@@ -33,7 +40,10 @@ async def fail_task(
     return task
 
 
-def refunds(error: TaskError, policy: bool) -> bool:
+def refunds(error: TaskError, policy: bool | RefundOn) -> bool:
     """Whether a failure is given back: always when the server caused it (storage, database, a crash, a
-    lost worker), otherwise (a refused prompt, an upstream failure) as the operator's `policy` says."""
-    return policy or is_server_fault(error.code)
+    lost worker), otherwise (a refused prompt, an upstream failure) as the operator's `policy` says: the
+    server's `charge_on_failure` as a bool, or a model's `refund_on`."""
+    if is_server_fault(error.code) or policy is True or policy == "any_failure":
+        return True
+    return policy == "moderation" and error.code == MODERATION_CODE

@@ -21,6 +21,7 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reelgate.backends.base import REMIX_JOINER, Backend, Checkpoint, GeneratedVideo, RemixSource, VideoSpec
+from reelgate.catalog import RefundOn
 from reelgate.errors import GenerationError, ServerFault
 from reelgate.events.base import EventBus
 from reelgate.ids import new_share_id
@@ -70,6 +71,7 @@ class Worker:
         worker_id: str,
         heartbeat_seconds: float,
         refund_on_failure: bool = False,
+        refund_on: Mapping[str, RefundOn] | None = None,
         metrics: Metrics | None = None,
         only: Collection[str] | None = None,
     ) -> None:
@@ -81,6 +83,8 @@ class Worker:
         self._worker_id = worker_id
         self._heartbeat_seconds = heartbeat_seconds
         self._refund_on_failure = refund_on_failure
+        #: Models with refund rules of their own (catalog `refund_on`), by name.
+        self._refund_on = dict(refund_on or {})
         self._metrics = metrics or Metrics()
         #: The backends this worker may claim tasks of; None claims any (and fails those it lacks).
         self._only = list(only) if only is not None else None
@@ -196,7 +200,7 @@ class Worker:
         await asyncio.shield(self._record_failure(task, error))
 
     async def _record_failure(self, task: Task, error: TaskError) -> None:
-        refund = self._refund_on_failure
+        refund = self._refund_on.get(task.model, self._refund_on_failure)
         failed = await self._write_durably(
             lambda conn, now: fail_task(conn, task.id, error, now, refund=refund, attempt=task.attempts)
         )
