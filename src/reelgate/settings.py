@@ -91,6 +91,15 @@ class Settings(BaseSettings):
     #: Private hosts or CIDRs reference image URLs may reach (e.g. `["10.1.2.0/24", "images.internal"]`);
     #: everything private, loopback, link-local or multicast is refused otherwise.
     image_fetch_allow: list[str] = Field(default_factory=list)
+    #: Seconds between a webhook delivery's failed attempts (Standard Webhooks' schedule); once it runs out
+    #: the delivery fails and its endpoint is disabled. Webhook URLs obey `image_fetch_allow` too.
+    webhook_retry_seconds: list[float] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+    )
+    #: How often each process looks for webhook deliveries that are due.
+    webhook_poll_seconds: float = Field(1.0, gt=0)
+    #: Total time one webhook attempt may take.
+    webhook_timeout: float = Field(15.0, gt=0, le=120)
     #: Origins whose pages may call `/v1/` from a browser (CORS); `["*"]`, any, as OpenAI's API allows.
     cors_allow_origins: list[str] = Field(default_factory=lambda: ["*"])
     #: Where videos, thumbnails and reference images are kept: empty means `{data_dir}/media`;

@@ -148,6 +148,21 @@ async def fetch_image(url: str, policy: FetchPolicy, *, param: str = PARAM) -> b
     return data
 
 
+async def vet_url(url_text: str, policy: FetchPolicy, *, param: str) -> tuple[httpx.URL, IPAddress]:
+    """`url_text` parsed, and the vetted address to connect to for it (the checks image URLs pass).
+
+    Connect with `pinned(url, address)` so that a second DNS answer cannot swap in another address.
+    """
+    url = _parse_url(url_text.strip(), param)
+    return url, await _vet(url, policy, f"{param} URL", param)
+
+
+def pinned(url: httpx.URL, address: IPAddress) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
+    """The URL aimed at `address`, the Host header and the TLS extensions that keep `url`'s name."""
+    host = url.raw_host.decode("ascii")
+    return url.copy_with(host=str(address)), {"Host": url.netloc.decode("ascii")}, {"sni_hostname": host}
+
+
 def _failure(exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.ConnectError):
         return "could not connect"
@@ -254,9 +269,9 @@ async def _get(
     client: httpx.AsyncClient, url: httpx.URL, address: IPAddress, policy: FetchPolicy, param: str
 ) -> bytes | httpx.URL:
     """GET `url` from `address`: the body, or the URL a redirect points to."""
-    headers = {**_REQUEST_HEADERS, "Host": url.netloc.decode("ascii")}
-    extensions = {"sni_hostname": url.raw_host.decode("ascii")}
-    async with client.stream("GET", url.copy_with(host=str(address)), headers=headers, extensions=extensions) as reply:
+    target, host, extensions = pinned(url, address)
+    headers = {**_REQUEST_HEADERS, **host}
+    async with client.stream("GET", target, headers=headers, extensions=extensions) as reply:
         if reply.is_redirect:
             return _parse_url(reply.headers["Location"], param, base=url)
         if not reply.is_success:

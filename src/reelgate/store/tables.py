@@ -146,3 +146,38 @@ background_requests = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_background_requests_key_created", "key_id", "created_at"),
 )
+
+#: Where a key's `video.completed` / `video.failed` events are sent (Standard Webhooks signing).
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("key_id", String(40), ForeignKey("api_keys.id"), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    #: `whsec_<base64>`; shown to the client once, kept to sign every delivery.
+    Column("secret", String(100), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    #: Why sending stopped (a 410, the retry schedule ran out, deleted); NULL while it is active.
+    Column("disabled_reason", Text),
+)
+
+#: One event for one endpoint, written in the transaction that ends the task; its id is the `webhook-id`.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("endpoint_id", String(40), ForeignKey("webhook_endpoints.id"), nullable=False, index=True),
+    Column("task_id", String(40), nullable=False, index=True),
+    Column("event_type", String(40), nullable=False),
+    #: The exact body signed and sent, the same on every attempt.
+    Column("payload", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    #: `pending`, `delivered` or `failed`.
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    #: When the sender tries next (also its lease while it sends); NULL once delivered or failed.
+    Column("next_attempt_at", UtcDateTime, index=True),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", UtcDateTime),
+)

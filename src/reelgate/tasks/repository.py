@@ -16,6 +16,7 @@ from reelgate.store.tables import tasks
 from reelgate.tasks import lifecycle
 from reelgate.tasks.lifecycle import Transition
 from reelgate.tasks.models import Task, TaskError, TaskStatus
+from reelgate.webhooks import store as webhooks
 
 
 async def insert_task(conn: AsyncConnection, task: Task, request_hash: str | None = None) -> None:
@@ -154,7 +155,7 @@ async def complete(
     now: datetime,
     attempt: int | None = None,
 ) -> Task | None:
-    return await apply(
+    task = await apply(
         conn,
         task_id,
         lifecycle.COMPLETE,
@@ -165,12 +166,13 @@ async def complete(
         thumbnail_file=thumbnail_file,
         completed_at=now,
     )
+    return await _announced(conn, task, now)
 
 
 async def fail(
     conn: AsyncConnection, task_id: str, error: TaskError, now: datetime, *, attempt: int | None = None
 ) -> Task | None:
-    return await apply(
+    task = await apply(
         conn,
         task_id,
         lifecycle.FAIL,
@@ -179,6 +181,14 @@ async def fail(
         error_message=error.message,
         completed_at=now,
     )
+    return await _announced(conn, task, now)
+
+
+async def _announced(conn: AsyncConnection, task: Task | None, now: datetime) -> Task | None:
+    """The ended task, its webhook deliveries written in the same transaction (none if it did not end here)."""
+    if task is not None:
+        await webhooks.enqueue(conn, task, now)
+    return task
 
 
 async def requeue(
