@@ -95,12 +95,14 @@ def generate(
         else:
             size = size or _size_for(client, model, landscape)
             video = client.create(NewVideo(prompt, model, seconds, size, image))
-        typer.echo(video["id"])
-        typer.echo(
-            f"{video['model']}, {video['size']}, {video['seconds']} s; also at {client.server}/web/{video['id']}",
-            err=True,
-        )
-        follow(client, video["id"], output or Path(f"{video['id']}.mp4"))
+        target = output or Path(f"{video['id']}.mp4")
+        with _resumable(video["id"], target):  # from the moment the id is out, Ctrl-C says how to resume
+            typer.echo(video["id"])
+            typer.echo(
+                f"{video['model']}, {video['size']}, {video['seconds']} s; also at {client.server}/web/{video['id']}",
+                err=True,
+            )
+            follow(client, video["id"], target)
 
 
 def _size_for(client: VideosClient, model: str | None, landscape: bool | None) -> str | None:
@@ -117,7 +119,7 @@ def _size_for(client: VideosClient, model: str | None, landscape: bool | None) -
 
 def follow(client: VideosClient, video_id: str, output: Path | None) -> None:
     """Show progress until the video is done, then download it to `output` (if given)."""
-    try:
+    with _resumable(video_id, output):
         video = _wait_with_bar(client, video_id)
         if video["status"] == "failed":
             error = video.get("error") or {}
@@ -126,6 +128,13 @@ def follow(client: VideosClient, video_id: str, output: Path | None) -> None:
             written = client.download(video_id, output)
             typer.echo(f"wrote {written} bytes", err=True)
             typer.echo(str(output))
+
+
+@contextmanager
+def _resumable(video_id: str, output: Path | None) -> Iterator[None]:
+    """Ctrl-C inside leaves the video running on the server and prints the command that picks it up."""
+    try:
+        yield
     except KeyboardInterrupt:
         resume = f"reelgate videos wait {video_id}" + (f" -o {output}" if output else "")
         _fail(f"interrupted; the video goes on on the server. Resume with: {resume}", Outcome.INTERRUPTED)
