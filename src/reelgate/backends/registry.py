@@ -23,6 +23,7 @@ FACTORIES: dict[str, str] = {
     "openai-videos": "reelgate.backends.relay:openai_videos",
     "chat-relay": "reelgate.backends.relay:chat_relay",
     "veo": "reelgate.backends.relay:veo",
+    "kling": "reelgate.backends.relay:kling",
     "diffusers": "reelgate.backends.diffusion:from_settings",
 }
 

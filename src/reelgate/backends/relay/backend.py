@@ -26,6 +26,7 @@ from reelgate.backends.relay.chat_relay import ChatRelay
 from reelgate.backends.relay.config import Kind
 from reelgate.backends.relay.exchange import Exchange
 from reelgate.backends.relay.jobs import JobState, Outcome, Watch
+from reelgate.backends.relay.kling import Kling
 from reelgate.backends.relay.openai_videos import OpenAIVideos
 from reelgate.backends.relay.protocol import RelayProtocol, Started
 from reelgate.backends.relay.routing import Plan, Route, place
@@ -36,7 +37,12 @@ from reelgate.errors import GenerationError
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS: Mapping[Kind, RelayProtocol] = {"openai-videos": OpenAIVideos(), "chat-relay": ChatRelay(), "veo": Veo()}
+PROTOCOLS: Mapping[Kind, RelayProtocol] = {
+    "openai-videos": OpenAIVideos(),
+    "chat-relay": ChatRelay(),
+    "veo": Veo(),
+    "kling": Kling(),
+}
 
 #: A job resumed after its deadline passed (the server was down) still gets this long to be collected.
 RESUME_GRACE = 30.0

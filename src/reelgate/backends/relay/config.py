@@ -23,11 +23,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-Kind = Literal["openai-videos", "chat-relay", "veo"]
-KINDS: tuple[Kind, ...] = ("openai-videos", "chat-relay", "veo")
-
-#: Kinds whose key goes in a header of its own rather than `Authorization: Bearer`.
-KEY_HEADERS: dict[Kind, str] = {"veo": "x-goog-api-key"}
+Kind = Literal["openai-videos", "chat-relay", "veo", "kling"]
+KINDS: tuple[Kind, ...] = ("openai-videos", "chat-relay", "veo", "kling")
 
 #: The seed provider reads the aspect ratio from the prompt; this is the phrase its document shows.
 SEED_PROMPT = "{prompt},生成视频比例{ratio}"

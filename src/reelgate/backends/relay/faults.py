@@ -37,6 +37,8 @@ class UpstreamError(Exception):
         unhealthy: bool = True,
         status: int | None = None,
         retry_after: float | None = None,
+        body: str = "",
+        code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -44,6 +46,10 @@ class UpstreamError(Exception):
         self.unhealthy = unhealthy
         self.status = status
         self.retry_after = retry_after
+        #: The error answer's body, for a protocol to read its provider's error codes from.
+        self.body = body
+        #: reelgate's code for the task when this refusal ends it (`content_policy_violation`).
+        self.code = code
 
 
 def from_transport(exc: httpx.RequestError) -> UpstreamError:
@@ -62,6 +68,7 @@ def from_response(response: httpx.Response) -> UpstreamError:
         unhealthy=status in RETRYABLE_STATUSES or status in ACCOUNT_STATUSES,
         status=status,
         retry_after=retry_after(response.headers.get("retry-after")),
+        body=response.text,
     )
 
 

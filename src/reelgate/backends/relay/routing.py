@@ -144,4 +144,6 @@ def _nobody(last: UpstreamError | None) -> GenerationError:
             "No upstream can take this video right now (all are failing); please try again later.",
             code="upstream_unavailable",
         )
-    return GenerationError(f"The upstream did not accept this video: {last.message}", code="upstream_refused")
+    return GenerationError(
+        f"The upstream did not accept this video: {last.message}", code=last.code or "upstream_refused"
+    )

@@ -13,8 +13,9 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import SecretStr, ValidationError
 
+from reelgate.backends.relay.auth import check_secret, headers_for
 from reelgate.backends.relay.breaker import CircuitBreaker
-from reelgate.backends.relay.config import KEY_HEADERS, Kind, UpstreamConfig
+from reelgate.backends.relay.config import Kind, UpstreamConfig
 from reelgate.backends.relay.retry import RetryPolicy
 from reelgate.observability.logging import redact
 
@@ -73,9 +74,7 @@ class Upstream:
     def auth_headers(self, url: str) -> dict[str, str]:
         if self.api_key is None or not self.owns(url):
             return {}
-        key = self.api_key.get_secret_value()
-        header = KEY_HEADERS.get(self.kind)
-        return {header: key} if header else {"Authorization": f"Bearer {key}"}
+        return headers_for(self.kind, self.api_key.get_secret_value())
 
     @property
     def timeout(self) -> httpx.Timeout:
@@ -84,7 +83,11 @@ class Upstream:
     def scrub(self, text: str) -> str:
         """`text` without this upstream's key in it (upstreams sometimes quote the key they refused)."""
         if self.api_key is not None:
-            text = text.replace(self.api_key.get_secret_value(), "***")
+            key = self.api_key.get_secret_value()
+            text = text.replace(key, "***")
+            for half in key.split(":"):  # a key pair's halves (kling), each a secret of its own
+                if len(half) >= 8:
+                    text = text.replace(half, "***")
         return redact(text)
 
 
@@ -121,6 +124,8 @@ class UpstreamHub:
             raise ValueError(f"upstream {name!r}: {exc}") from exc
         try:
             key = config.api_key()
+            if key is not None:
+                check_secret(config.kind or default_kind, key.get_secret_value())
         except ValueError as exc:
             raise ValueError(f"upstream {name!r}: {exc}") from exc
         return Upstream(

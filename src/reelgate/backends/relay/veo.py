@@ -4,7 +4,7 @@
     GET  {base}/{operation name}                      poll: {"name", "done", "response" | "error"}
     GET  the sample's `video.uri`                     the MP4, fetched with the key (Veo requires it)
 
-The key goes in `x-goog-api-key` (config.KEY_HEADERS), base URL `https://generativelanguage.googleapis.com/v1beta`.
+The key goes in `x-goog-api-key` (auth.py), base URL `https://generativelanguage.googleapis.com/v1beta`.
 Veo makes 4, 6 or 8 s (plans refuse other catalog durations at start-up), 16:9 or 9:16, 720p or 1080p,
 with sound on Veo 3. A video its safety filters withhold is `content_policy_violation` with their reasons.
 """
