@@ -12,10 +12,12 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from reelgate.admin.cli import DatabaseUrl, DataDir, keys_app, usage
+from reelgate.admin.webhooks_cli import webhooks_app
 from reelgate.client.commands import generate, videos_app
 from reelgate.settings import Settings
 
 app = typer.Typer(help="reelgate: a self-hosted, OpenAI-compatible video generation gateway.", no_args_is_help=True)
+keys_app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(keys_app, name="keys")
 app.command("usage")(usage)
 ledger_app = typer.Typer(help="Check the books.", no_args_is_help=True)

@@ -25,7 +25,6 @@ from reelgate.dispatch.local import LocalDispatcher
 from reelgate.errors import ServiceUnavailable
 from reelgate.events.local import LocalEventBus
 from reelgate.events.postgres import Listener, asyncpg_dsn
-from reelgate.inputs.fetch import FetchPolicy
 from reelgate.observability.metrics import Metrics
 from reelgate.settings import Settings
 from reelgate.storage.base import Storage
@@ -36,7 +35,7 @@ from reelgate.store.db import create_engine, migrate
 from reelgate.tasks import repository as repo
 from reelgate.tasks.models import Task
 from reelgate.tasks.service import Policy, TaskService
-from reelgate.webhooks.sender import SendPolicy, send_forever
+from reelgate.webhooks.sender import send_forever, send_policy
 from reelgate.workers import orphans, retention
 from reelgate.workers.recovery import recover
 from reelgate.workers.runner import Worker
@@ -150,7 +149,7 @@ async def open_runtime(
     if settings.retention_days:
         expiry = retention.sweep_forever(engine, storage, settings.retention_sweep_seconds)
         sweepers.append(asyncio.create_task(expiry, name="reelgate-retention"))
-    sweepers.append(asyncio.create_task(send_forever(engine, webhook_policy(settings)), name="reelgate-webhooks"))
+    sweepers.append(asyncio.create_task(send_forever(engine, send_policy(settings)), name="reelgate-webhooks"))
     cleanup = orphans.sweep_forever(engine, storage, settings.work_dir, settings)
     sweepers.append(asyncio.create_task(cleanup, name="reelgate-orphans"))
     if engine.dialect.name == "postgresql":
@@ -166,14 +165,6 @@ async def open_runtime(
         for backend in managed:
             await backend.close()
         await engine.dispose()
-
-
-def webhook_policy(settings: Settings) -> SendPolicy:
-    """How webhooks are sent: the retry schedule, and the reference images' SSRF rules for the URLs."""
-    fetch = FetchPolicy(timeout=settings.webhook_timeout, allow=tuple(settings.image_fetch_allow))
-    return SendPolicy(
-        schedule=tuple(settings.webhook_retry_seconds), fetch=fetch, poll_seconds=settings.webhook_poll_seconds
-    )
 
 
 def make_listener(runtime: Runtime, database_url: str) -> Listener:

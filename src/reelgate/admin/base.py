@@ -16,6 +16,10 @@ from reelgate.admin.schemas import (
     TaskSummary,
     UsageQuery,
     UsageReport,
+    WebhookDeliveryList,
+    WebhookDeliveryObject,
+    WebhookEndpointList,
+    WebhookEndpointObject,
 )
 
 
@@ -39,3 +43,15 @@ class AdminPort(Protocol):
     async def key_ledger(self, key_id: str, page: PageParams) -> ObjectList[LedgerEntryObject]: ...
 
     async def usage(self, query: UsageQuery) -> UsageReport: ...
+
+    async def add_webhook(self, key_id: str, url: str) -> WebhookEndpointObject: ...
+
+    async def list_webhooks(self, key_id: str) -> WebhookEndpointList: ...
+
+    async def delete_webhook(self, webhook_id: str) -> WebhookEndpointObject: ...
+
+    async def webhook_deliveries(
+        self, endpoint_id: str | None = None, task_id: str | None = None
+    ) -> WebhookDeliveryList: ...
+
+    async def resend_delivery(self, delivery_id: str) -> WebhookDeliveryObject: ...

@@ -31,7 +31,9 @@ async def open_admin(
     engine = create_engine(settings.resolved_database_url)
     try:
         await migrate(engine)
-        yield LocalAdmin(engine)
+        from reelgate.webhooks.sender import send_policy
+
+        yield LocalAdmin(engine, send_policy(settings).fetch)
     finally:
         await engine.dispose()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reelgate.admin import presenters
@@ -17,12 +19,20 @@ from reelgate.admin.schemas import (
     TaskSummary,
     UsageQuery,
     UsageReport,
+    WebhookDeliveryList,
+    WebhookDeliveryObject,
+    WebhookEndpointList,
+    WebhookEndpointObject,
 )
 from reelgate.billing import keys, ledger
 from reelgate.billing.usage import UsageFilter, usage
+from reelgate.errors import Conflict, NotFound
+from reelgate.inputs.fetch import FetchPolicy
 from reelgate.money import parse_credits
 from reelgate.store.paging import PageRequest
 from reelgate.tasks import repository
+from reelgate.webhooks import store as webhooks
+from reelgate.webhooks.sender import check_url
 
 
 def page_request(params: PageParams, default_order: str) -> PageRequest:
@@ -32,8 +42,10 @@ def page_request(params: PageParams, default_order: str) -> PageRequest:
 class LocalAdmin:
     """Each call is one transaction; a change to a key first takes the key's row lock."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, webhook_fetch: FetchPolicy | None = None) -> None:
         self._engine = engine
+        #: The SSRF rules webhook URLs must pass (the server's `image_fetch_allow`).
+        self._webhook_fetch = webhook_fetch or FetchPolicy()
 
     async def create_key(self, body: KeyCreate) -> CreatedKey:
         async with self._engine.begin() as conn:
@@ -88,3 +100,49 @@ class LocalAdmin:
         async with self._engine.connect() as conn:
             rows = await usage(conn, [query.group_by], where)
         return presenters.usage_report(rows, query)
+
+    async def add_webhook(self, key_id: str, url: str) -> WebhookEndpointObject:
+        """A new endpoint for the key's video events; the answer's `secret` is shown only here."""
+        async with self._engine.connect() as conn:
+            await keys.find_key(conn, key_id)
+        await check_url(url, self._webhook_fetch)
+        async with self._engine.begin() as conn:
+            endpoint = await webhooks.add_endpoint(conn, key_id, url.strip(), datetime.now(UTC))
+        return presenters.endpoint_object(endpoint, with_secret=True)
+
+    async def list_webhooks(self, key_id: str) -> WebhookEndpointList:
+        """The key's active endpoints, oldest first, without their secrets."""
+        async with self._engine.connect() as conn:
+            found = await webhooks.endpoints_of(conn, key_id)
+        return WebhookEndpointList(data=[presenters.endpoint_object(endpoint) for endpoint in found])
+
+    async def delete_webhook(self, webhook_id: str, key_id: str | None = None) -> WebhookEndpointObject:
+        """Stop sending to the endpoint (only the key's own, when `key_id` is given)."""
+        async with self._engine.begin() as conn:
+            endpoint = await webhooks.get_endpoint(conn, webhook_id)
+            if endpoint is None or (key_id is not None and endpoint.key_id != key_id):
+                raise NotFound(f"No webhook endpoint found with id '{webhook_id}'.", param="webhook_id")
+            await webhooks.disable_endpoint(conn, webhook_id, "deleted")
+            endpoint = await webhooks.get_endpoint(conn, webhook_id)
+        assert endpoint is not None
+        return presenters.endpoint_object(endpoint)
+
+    async def webhook_deliveries(
+        self, endpoint_id: str | None = None, task_id: str | None = None
+    ) -> WebhookDeliveryList:
+        """Newest first (at most 100): state, attempts, last status or error, and the next try."""
+        async with self._engine.connect() as conn:
+            found = await webhooks.deliveries(conn, endpoint_id=endpoint_id, task_id=task_id)
+        return WebhookDeliveryList(data=[presenters.delivery_object(delivery) for delivery in found])
+
+    async def resend_delivery(self, delivery_id: str) -> WebhookDeliveryObject:
+        """Send again at the next sweep, same body and `webhook-id`; Conflict if the endpoint is off."""
+        async with self._engine.begin() as conn:
+            delivery = await webhooks.get_delivery(conn, delivery_id)
+            if delivery is None:
+                raise NotFound(f"No webhook delivery found with id '{delivery_id}'.", param="delivery_id")
+            if not await webhooks.resend(conn, delivery, datetime.now(UTC)):
+                raise Conflict("The delivery's endpoint is disabled or deleted; add a new endpoint instead.")
+            delivery = await webhooks.get_delivery(conn, delivery_id)
+        assert delivery is not None
+        return presenters.delivery_object(delivery)

@@ -16,6 +16,8 @@ from reelgate.admin.schemas import (
     UsageItem,
     UsageQuery,
     UsageReport,
+    WebhookDeliveryObject,
+    WebhookEndpointObject,
 )
 from reelgate.billing.keys import ApiKey
 from reelgate.billing.ledger import Entry
@@ -23,6 +25,7 @@ from reelgate.billing.usage import UsageRow
 from reelgate.money import format_credits
 from reelgate.store.paging import Page
 from reelgate.tasks.models import Task
+from reelgate.webhooks.store import Delivery, Endpoint
 
 T = TypeVar("T")
 W = TypeVar("W", KeyObject, LedgerEntryObject, TaskSummary)
@@ -105,4 +108,32 @@ def _usage_item(row: UsageRow) -> UsageItem:
         refunded=format_credits(row.refunded),
         net=format_credits(row.net),
         background_requests=row.background,
+    )
+
+
+def endpoint_object(endpoint: Endpoint, *, with_secret: bool = False) -> WebhookEndpointObject:
+    return WebhookEndpointObject(
+        id=endpoint.id,
+        key_id=endpoint.key_id,
+        url=endpoint.url,
+        created_at=unix(endpoint.created_at),
+        disabled_reason=endpoint.disabled_reason,
+        secret=endpoint.secret if with_secret else None,
+    )
+
+
+def delivery_object(delivery: Delivery) -> WebhookDeliveryObject:
+    return WebhookDeliveryObject(
+        id=delivery.id,
+        endpoint_id=delivery.endpoint_id,
+        task_id=delivery.task_id,
+        type=delivery.event_type,
+        state=delivery.state,
+        attempts=delivery.attempts,
+        last_status=delivery.last_status,
+        last_error=delivery.last_error,
+        next_attempt_at=unix(delivery.next_attempt_at) if delivery.next_attempt_at else None,
+        delivered_at=unix(delivery.delivered_at) if delivery.delivered_at else None,
+        created_at=unix(delivery.created_at),
+        payload=delivery.payload,
     )

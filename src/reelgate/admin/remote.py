@@ -23,6 +23,11 @@ from reelgate.admin.schemas import (
     TaskSummary,
     UsageQuery,
     UsageReport,
+    WebhookCreate,
+    WebhookDeliveryList,
+    WebhookDeliveryObject,
+    WebhookEndpointList,
+    WebhookEndpointObject,
 )
 from reelgate.errors import (
     AuthenticationError,
@@ -89,6 +94,26 @@ class RemoteAdmin:
 
     async def usage(self, query: UsageQuery) -> UsageReport:
         return await self._call(UsageReport, "GET", "/admin/usage", params=_query(query))
+
+    async def add_webhook(self, key_id: str, url: str) -> WebhookEndpointObject:
+        body = _body(WebhookCreate(url=url))
+        return await self._call(WebhookEndpointObject, "POST", f"/admin/keys/{key_id}/webhooks", json=body)
+
+    async def list_webhooks(self, key_id: str) -> WebhookEndpointList:
+        return await self._call(WebhookEndpointList, "GET", f"/admin/keys/{key_id}/webhooks")
+
+    async def delete_webhook(self, webhook_id: str) -> WebhookEndpointObject:
+        return await self._call(WebhookEndpointObject, "DELETE", f"/admin/webhooks/{webhook_id}")
+
+    async def webhook_deliveries(
+        self, endpoint_id: str | None = None, task_id: str | None = None
+    ) -> WebhookDeliveryList:
+        params = {name: value for name, value in (("endpoint_id", endpoint_id), ("task_id", task_id)) if value}
+        return await self._call(WebhookDeliveryList, "GET", "/admin/webhook-deliveries", params=params)
+
+    async def resend_delivery(self, delivery_id: str) -> WebhookDeliveryObject:
+        path = f"/admin/webhook-deliveries/{delivery_id}/resend"
+        return await self._call(WebhookDeliveryObject, "POST", path)
 
     async def _call(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
         try:

@@ -303,3 +303,48 @@ class CreditGrants(BaseModel):
     total_granted: float
     total_used: float
     total_available: float
+
+
+class WebhookCreate(BaseModel):
+    """`POST /v1/webhooks` (and the admin API's per key): where `video.completed` / `video.failed` go."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=1, max_length=2000)
+
+
+class WebhookEndpointObject(BaseModel):
+    id: str
+    object: Literal["webhook_endpoint"] = "webhook_endpoint"
+    key_id: str
+    url: str
+    created_at: int
+    #: Why reelgate stopped sending (a 410, retries exhausted); null while active.
+    disabled_reason: str | None = None
+    #: `whsec_...`, given once, when the endpoint is created; verify deliveries with it.
+    secret: str | None = None
+
+
+class WebhookEndpointList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[WebhookEndpointObject]
+
+
+class WebhookDeliveryObject(BaseModel):
+    id: str  #: the `webhook-id` header, the same on every attempt
+    object: Literal["webhook_delivery"] = "webhook_delivery"
+    endpoint_id: str
+    task_id: str
+    type: str
+    state: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    next_attempt_at: int | None
+    delivered_at: int | None
+    created_at: int
+    payload: str  #: the exact body signed and sent
+
+
+class WebhookDeliveryList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[WebhookDeliveryObject]

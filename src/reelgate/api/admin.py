@@ -36,6 +36,7 @@ from reelgate.api.deps import runtime
 from reelgate.api.openapi import contract, errors
 from reelgate.billing.keys import authenticate
 from reelgate.errors import AuthenticationError, PermissionDenied
+from reelgate.webhooks.sender import send_policy
 
 #: Declares the admin token in OpenAPI; `require_admin` reads and checks the header itself.
 ADMIN_TOKEN = HTTPBearer(
@@ -70,7 +71,8 @@ async def _is_api_key(request: Request, secret: str) -> bool:
 
 
 def _admin(request: Request) -> LocalAdmin:
-    return LocalAdmin(runtime(request).engine)
+    rt = runtime(request)
+    return LocalAdmin(rt.engine, send_policy(rt.settings).fetch)
 
 
 router = APIRouter(

@@ -22,6 +22,7 @@ from standardwebhooks import Webhook
 
 from reelgate.errors import InvalidRequest
 from reelgate.inputs.fetch import FetchPolicy, pinned, vet_url
+from reelgate.settings import Settings
 from reelgate.webhooks import store
 from reelgate.webhooks.store import DELIVERED, Delivery, Endpoint
 
@@ -48,6 +49,21 @@ class SendPolicy:
     schedule: Sequence[float]  #: seconds to wait after the 1st, 2nd, ... failed attempt
     fetch: FetchPolicy
     poll_seconds: float = 1.0
+
+
+def send_policy(settings: Settings) -> SendPolicy:
+    """How webhooks are sent: the retry schedule, and the reference images' SSRF rules for the URLs."""
+    fetch = FetchPolicy(timeout=settings.webhook_timeout, allow=tuple(settings.image_fetch_allow))
+    return SendPolicy(tuple(settings.webhook_retry_seconds), fetch, settings.webhook_poll_seconds)
+
+
+async def check_url(url: str, policy: FetchPolicy) -> None:
+    """Refuse (InvalidRequest) a URL the sender would refuse: not http(s), or a private address not allowed."""
+    try:
+        async with asyncio.timeout(5):
+            await vet_url(url, policy, param=PARAM)
+    except TimeoutError as exc:
+        raise InvalidRequest("url's host could not be resolved in time.", param=PARAM) from exc
 
 
 def headers_for(endpoint: Endpoint, delivery: Delivery, now: datetime) -> dict[str, str]:
