@@ -83,9 +83,13 @@ async def test_a_completed_video_is_announced_and_verified_by_the_sdk(tmp_path: 
             assert removed.json()["disabled_reason"] == "deleted"
 
 
-async def test_a_receiver_failing_twice_gets_the_event_three_times_with_one_id(tmp_path: Path) -> None:
+async def test_a_receiver_failing_twice_gets_the_event_three_times_with_one_id(
+    tmp_path: Path, database_url: str
+) -> None:
+    """On SQLite and PostgreSQL: the deliveries table, its lease and the retries."""
     script: list[tuple[int, dict[str, str]]] = [(500, {}), (503, {"Retry-After": "1"}), (200, {})]
-    async with receiver(script) as hook, live_server(make_settings(tmp_path, **QUICK)) as server:
+    settings = make_settings(tmp_path, database_url=database_url, **QUICK)
+    async with receiver(script) as hook, live_server(settings) as server:
         key = await server.create_key("10")
         await _subscribe(server, key, hook.url)
         async with _client(server, key) as client:
