@@ -24,6 +24,7 @@ FACTORIES: dict[str, str] = {
     "chat-relay": "reelgate.backends.relay:chat_relay",
     "veo": "reelgate.backends.relay:veo",
     "kling": "reelgate.backends.relay:kling",
+    "dashscope": "reelgate.backends.relay:dashscope",
     "diffusers": "reelgate.backends.diffusion:from_settings",
 }
 

@@ -24,6 +24,7 @@ import httpx
 from reelgate.backends.base import GeneratedVideo, ProgressCallback, VideoSpec
 from reelgate.backends.relay.chat_relay import ChatRelay
 from reelgate.backends.relay.config import Kind
+from reelgate.backends.relay.dashscope import DashScope
 from reelgate.backends.relay.exchange import Exchange
 from reelgate.backends.relay.jobs import JobState, Outcome, Watch
 from reelgate.backends.relay.kling import Kling
@@ -42,6 +43,7 @@ PROTOCOLS: Mapping[Kind, RelayProtocol] = {
     "chat-relay": ChatRelay(),
     "veo": Veo(),
     "kling": Kling(),
+    "dashscope": DashScope(),
 }
 
 #: A job resumed after its deadline passed (the server was down) still gets this long to be collected.

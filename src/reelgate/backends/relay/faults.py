@@ -72,6 +72,19 @@ def from_response(response: httpx.Response) -> UpstreamError:
     )
 
 
+def moderated(error: UpstreamError, codes: frozenset[object], key: str = "code") -> UpstreamError:
+    """`error` marked `content_policy_violation` (final) when its body's `key` is one of the provider's
+    moderation `codes`; otherwise as it was."""
+    try:
+        body = json.loads(error.body) if error.body else None
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get(key) in codes:
+        error.code = "content_policy_violation"
+        error.retryable = error.unhealthy = False
+    return error
+
+
 def malformed(what: str) -> UpstreamError:
     return UpstreamError(f"the upstream's answer is not valid JSON ({what})", retryable=True)
 

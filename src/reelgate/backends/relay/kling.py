@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 from contextlib import AsyncExitStack
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +21,7 @@ from urllib.parse import quote
 from reelgate.backends.base import Orientation
 from reelgate.backends.relay.documents import JobDocument, JobPhase, percent
 from reelgate.backends.relay.exchange import Exchange
-from reelgate.backends.relay.faults import UpstreamError, clip
+from reelgate.backends.relay.faults import UpstreamError, clip, moderated
 from reelgate.backends.relay.jobs import JobRequest, JobState, Outcome, Watch
 from reelgate.backends.relay.polling import poll
 from reelgate.backends.relay.protocol import Started
@@ -31,7 +30,7 @@ from reelgate.errors import GenerationError
 #: The durations one Kling call makes.
 DURATIONS = (5, 10)
 #: Kling's codes for content its safety policy refuses.
-MODERATION_CODES = frozenset({1301})
+MODERATION_CODES: frozenset[object] = frozenset({1301})
 _PHASES = {
     "submitted": JobPhase.QUEUED,
     "processing": JobPhase.RUNNING,
@@ -48,7 +47,7 @@ class Kling:
                 "POST", exchange.upstream.url(f"v1/videos/{endpoint}"), json=await payload(job)
             )
         except UpstreamError as exc:
-            raise refusal(exc) from exc
+            raise moderated(exc, MODERATION_CODES) from exc
         data = body.get("data") if isinstance(body, dict) else None
         task_id = data.get("task_id") if isinstance(data, dict) else None
         if body.get("code") != 0 or not isinstance(task_id, str) or not task_id:
@@ -83,18 +82,6 @@ async def payload(job: JobRequest) -> dict[str, Any]:
     else:
         body["image"] = base64.b64encode(await asyncio.to_thread(job.image.read_bytes)).decode()
     return {**body, **job.parameters}
-
-
-def refusal(error: UpstreamError) -> UpstreamError:
-    """A create Kling refused, with `content_policy_violation` when its content policy did."""
-    try:
-        code = json.loads(error.body).get("code") if error.body else None
-    except (ValueError, AttributeError):
-        code = None
-    if code in MODERATION_CODES:
-        error.code = "content_policy_violation"
-        error.retryable = error.unhealthy = False
-    return error
 
 
 def read_task(body: object) -> JobDocument:

@@ -1,0 +1,111 @@
+"""The `dashscope` protocol: Wan video synthesis on Alibaba Cloud Model Studio
+(https://www.alibabacloud.com/help/en/model-studio/text-to-video-api-reference).
+
+    POST {base}/api/v1/services/aigc/video-generation/video-synthesis    with `X-DashScope-Async: enable`
+         {"model", "input": {"prompt", "img_url"?}, "parameters": {"size" | "resolution", "duration"}}
+         -> {"output": {"task_id", "task_status": "PENDING"}}
+    GET  {base}/api/v1/tasks/{task_id}      -> output.task_status PENDING | RUNNING | SUCCEEDED | FAILED
+                                               | CANCELED | UNKNOWN, and output.video_url when it succeeded
+
+Base URL `https://dashscope-intl.aliyuncs.com` (Singapore) or `https://dashscope.aliyuncs.com` (China), the
+key as a Bearer token. Text-to-video takes `size` as `1280*720`; image-to-video takes the image (a data
+URI) and a `resolution` tier. Wan makes 5 or 10 s; sound on wan2.5+ models is the `audio` parameter. Input
+or output its data inspection refuses (`DataInspectionFailed`) is `content_policy_violation`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from contextlib import AsyncExitStack
+from typing import Any
+from urllib.parse import quote
+
+from reelgate.backends.relay.documents import JobDocument, JobPhase
+from reelgate.backends.relay.exchange import Exchange
+from reelgate.backends.relay.faults import UpstreamError, clip, moderated
+from reelgate.backends.relay.jobs import JobRequest, JobState, Outcome, Watch
+from reelgate.backends.relay.polling import poll
+from reelgate.backends.relay.protocol import Started
+from reelgate.errors import GenerationError
+
+#: The durations one Wan call makes.
+DURATIONS = (5, 10)
+MODERATION_CODES: frozenset[object] = frozenset({"DataInspectionFailed", "IPInfringementSuspect"})
+_PHASES = {
+    "PENDING": JobPhase.QUEUED,
+    "RUNNING": JobPhase.RUNNING,
+    "SUCCEEDED": JobPhase.COMPLETED,
+    "FAILED": JobPhase.FAILED,
+    "CANCELED": JobPhase.FAILED,
+    "UNKNOWN": JobPhase.FAILED,  # Model Studio's word for a task it no longer knows (expired)
+}
+
+
+class DashScope:
+    async def start(self, exchange: Exchange, job: JobRequest, stack: AsyncExitStack) -> Started:
+        url = exchange.upstream.url("api/v1/services/aigc/video-generation/video-synthesis")
+        try:
+            body, _ = await exchange.json("POST", url, headers={"X-DashScope-Async": "enable"}, json=await payload(job))
+        except UpstreamError as exc:
+            raise moderated(exc, MODERATION_CODES) from exc
+        output = body.get("output") if isinstance(body, dict) else None
+        task_id = output.get("task_id") if isinstance(output, dict) else None
+        if not isinstance(task_id, str) or not task_id:
+            raise UpstreamError("Model Studio's create answer has no task_id", retryable=False)
+        return Started(job_id=task_id)
+
+    async def finish(self, exchange: Exchange, started: Started, watch: Watch) -> Outcome:
+        assert started.job_id is not None
+        return await _follow(exchange, started.job_id, watch)
+
+    async def resume(self, exchange: Exchange, state: JobState, watch: Watch) -> Outcome:
+        if state.job_id is None:
+            raise GenerationError(
+                "The server restarted before Model Studio named this video's task; it was not ordered again.",
+                code="upstream_lost",
+            )
+        return await _follow(exchange, state.job_id, watch)
+
+
+async def _follow(exchange: Exchange, task_id: str, watch: Watch) -> Outcome:
+    doc = await poll(exchange, exchange.upstream.url(f"api/v1/tasks/{quote(task_id, safe='')}"), watch, read=read_task)
+    return Outcome(video_urls=doc.video_urls)
+
+
+async def payload(job: JobRequest) -> dict[str, Any]:
+    """`size` as `W*H` for text-to-video; the image as a data URI and a resolution tier for image-to-video."""
+    parameters: dict[str, Any] = {"duration": job.seconds}
+    text: dict[str, Any] = {"prompt": job.prompt}
+    if job.image is None:
+        parameters["size"] = job.size.replace("x", "*")
+    else:
+        image = base64.b64encode(await asyncio.to_thread(job.image.read_bytes)).decode()
+        text["img_url"] = f"data:image/png;base64,{image}"
+        parameters["resolution"] = tier(job.size)
+    return {"model": job.model, "input": text, "parameters": {**parameters, **job.parameters}}
+
+
+def tier(size: str) -> str:
+    """Model Studio's resolution tier for a size (`"720P"`), or the catalog's own (`sizes = {..."1080P"}`)."""
+    if size.upper().endswith("P"):
+        return size.upper()
+    shorter = min(int(side) for side in size.split("x"))
+    return "1080P" if shorter >= 1080 else "720P" if shorter >= 720 else "480P"
+
+
+def read_task(body: object) -> JobDocument:
+    output = body.get("output") if isinstance(body, dict) else None
+    status = output.get("task_status") if isinstance(output, dict) else None
+    if not isinstance(output, dict) or status not in _PHASES:
+        raise UpstreamError("Model Studio's task answer has no known task_status", retryable=True)
+    phase = _PHASES[status]
+    if phase is JobPhase.FAILED:
+        code = output.get("code")
+        return JobDocument(
+            phase,
+            error_code="content_policy_violation" if code in MODERATION_CODES else "upstream_failed",
+            error_message=clip(str(output.get("message") or f"Model Studio ended the task {status}.")),
+        )
+    video = output.get("video_url")
+    return JobDocument(phase, video_urls=(video,) if isinstance(video, str) and video else ())
