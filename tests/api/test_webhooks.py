@@ -134,3 +134,22 @@ async def test_private_targets_are_refused_like_reference_images(tmp_path: Path)
             assert_openai_error(answer, 400, None)
         gone = await http.delete(f"{server.url}/v1/webhooks/we_nope", headers={"Authorization": key})
         assert_openai_error(gone, 404, "not_found")
+
+
+async def test_when_the_schedule_runs_out_the_endpoint_is_disabled(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, **{**QUICK, "webhook_retry_seconds": [0.1, 0.1]})
+    always_down = [(500, {})] * 10
+    async with receiver(always_down) as hook, live_server(settings, {"procedural": FailingBackend()}) as server:
+        key = await server.create_key("10")
+        endpoint = await _subscribe(server, key, hook.url)
+        async with _client(server, key) as client:
+            await client.videos.create_and_poll(
+                prompt="猫", model="sora-2", seconds="4", size="256x144", poll_interval_ms=100
+            )
+        delivery = await _settled(server)
+        assert (delivery["state"], delivery["attempts"], delivery["last_status"]) == ("failed", 3, 500)
+        assert len(hook.received) == 3  # the first try and one per step of the schedule, then no more
+        shown = (await _admin(server, "GET", f"/keys/{endpoint['key_id']}/webhooks")).json()["data"]
+        assert shown == []
+        resend = await _admin(server, "POST", f"/webhook-deliveries/{delivery['id']}/resend")
+        assert_openai_error(resend, 409, "conflict")
