@@ -20,6 +20,7 @@ are listed in `/v1/models`, and go away with the model they name.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
@@ -53,6 +54,9 @@ class ModelEntry:
     price_per_second: int = 0
     #: This model's refunds; None follows the server's `charge_on_failure`.
     refund_on: RefundOn | None = None
+    #: Micro-credits per second by resolution tier (`"1080p"`: a size's shorter side), for sizes of that
+    #: tier instead of `price_per_second` (a 1080p second may cost more than a 720p second).
+    tier_prices: Mapping[str, int] = field(default_factory=dict)
 
     def size_for(self, orientation: Orientation) -> Size:
         return self.sizes[orientation]
@@ -65,9 +69,18 @@ class ModelEntry:
     def allowed_sizes(self) -> tuple[Size, ...]:
         return (*self.sizes.values(), *(size for size in self.extra_sizes if size not in self.sizes.values()))
 
-    def price_for(self, seconds: int) -> int:
-        """What one video of `seconds` costs, in micro-credits."""
-        return self.price + self.price_per_second * seconds
+    def price_for(self, seconds: int, size: Size | None = None) -> int:
+        """What one video of `seconds` (at `size`) costs, in micro-credits."""
+        return self.price + self.second_price(size) * seconds
+
+    def second_price(self, size: Size | None) -> int:
+        """Micro-credits per second at `size`: its tier's price, else `price_per_second`."""
+        return self.tier_prices.get(tier_of(size), self.price_per_second) if size else self.price_per_second
+
+
+def tier_of(size: Size) -> str:
+    """A size's resolution tier: `(720, 1280)` -> `"720p"`."""
+    return f"{min(size)}p"
 
 
 _HD_SIZES = {Orientation.PORTRAIT: (1024, 1792), Orientation.LANDSCAPE: (1792, 1024)}
@@ -158,6 +171,7 @@ _KNOWN_KEYS = {
     "extra_sizes",
     "price_per_second",
     "refund_on",
+    "price_per_second_by_tier",
 }
 
 
@@ -191,12 +205,23 @@ def _apply(base: ModelEntry | None, name: str, override: Mapping[str, Any]) -> M
             parse_credits(override["price_per_second"]) if "price_per_second" in override else entry.price_per_second
         ),
         refund_on=override.get("refund_on", entry.refund_on),
+        tier_prices=(
+            _tier_prices(name, override["price_per_second_by_tier"])
+            if "price_per_second_by_tier" in override
+            else entry.tier_prices
+        ),
     )
     if changed.refund_on not in (None, *get_args(RefundOn)):
         raise ValueError(f"model {name!r}: refund_on must be one of {', '.join(get_args(RefundOn))}")
     if changed.seconds_choices and changed.seconds not in changed.seconds_choices:
         raise ValueError(f"model {name!r}: seconds {changed.seconds} is not among seconds_choices")
     return changed
+
+
+def _tier_prices(name: str, value: object) -> dict[str, int]:
+    if not isinstance(value, Mapping) or not all(re.fullmatch(r"[1-9]\d*p", str(tier)) for tier in value):
+        raise ValueError(f'model {name!r}: price_per_second_by_tier maps tiers to credits: {{ "1080p" = "0.15" }}')
+    return {str(tier): parse_credits(price) for tier, price in value.items()}
 
 
 def parse_size(value: object) -> Size:

@@ -11,7 +11,8 @@ from reelgate.api.deps import runtime
 from reelgate.api.openapi import KEY_ERRORS, contract
 from reelgate.api.schemas import ModelList, ModelObject
 from reelgate.billing.keys import ApiKey
-from reelgate.catalog import ModelEntry
+from reelgate.catalog import ModelEntry, tier_of
+from reelgate.money import format_credits
 
 router = APIRouter()
 
@@ -22,6 +23,8 @@ def _model(entry: ModelEntry, model_id: str | None = None) -> ModelObject:
         created=entry.created,
         seconds=[str(seconds) for seconds in entry.allowed_seconds],
         sizes=[f"{width}x{height}" for width, height in entry.allowed_sizes],
+        price=format_credits(entry.price),
+        price_per_second={tier_of(size): format_credits(entry.second_price(size)) for size in entry.allowed_sizes},
     )
 
 

@@ -111,6 +111,9 @@ class ModelObject(BaseModel):
     #: values, the default portrait size first and the default landscape size second.
     seconds: list[str] = Field(default_factory=list)
     sizes: list[str] = Field(default_factory=list)
+    #: Credits per video, plus credits per second by resolution tier of its sizes (`{"720p": "0.1"}`).
+    price: str = "0"
+    price_per_second: dict[str, str] = Field(default_factory=dict)
 
 
 class ModelList(BaseModel):

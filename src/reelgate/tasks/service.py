@@ -154,7 +154,7 @@ class TaskService:
             size=f"{width}x{height}",
             fps=entry.fps,
             seed=secrets.randbits(31),
-            price=entry.price_for(seconds),
+            price=entry.price_for(seconds, (width, height)),
             created_at=now,
             expires_at=now + retention if retention else None,
             remixed_from=submission.remix_of.id if submission.remix_of else None,
