@@ -25,6 +25,7 @@ FACTORIES: dict[str, str] = {
     "veo": "reelgate.backends.relay:veo",
     "kling": "reelgate.backends.relay:kling",
     "dashscope": "reelgate.backends.relay:dashscope",
+    "ark": "reelgate.backends.relay:ark",
     "diffusers": "reelgate.backends.diffusion:from_settings",
 }
 

@@ -6,7 +6,7 @@ Two kinds, one machinery:
 - `chat-relay`: upstreams that make videos behind chat completions, in the seed provider's markdown
   or sora2api's `<video>` form (`chat_relay.py`, `chat_reading.py`).
 - native task APIs: `veo` (Google's Veo on the Gemini API, `veo.py`), `kling` (Kling, `kling.py`),
-  `dashscope` (Wan on Alibaba Cloud Model Studio, `dashscope.py`).
+  `dashscope` (Wan on Alibaba Cloud Model Studio, `dashscope.py`), `ark` (Seedance on Volcengine Ark, `ark.py`).
 
 Upstreams are configured in settings (`config.UpstreamConfig`), models route to them through their
 catalog options (`config.ModelOptions`, turned into plans by `plans.py`). `backend.py` runs a video:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from reelgate.catalog import ModelEntry
     from reelgate.settings import Settings
 
-__all__ = ["RelayBackend", "chat_relay", "dashscope", "kling", "openai_videos", "veo"]
+__all__ = ["RelayBackend", "ark", "chat_relay", "dashscope", "kling", "openai_videos", "veo"]
 
 
 def openai_videos(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
@@ -56,6 +56,11 @@ def kling(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBack
 def dashscope(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
     """The registry's factory for `dashscope` and `dashscope:UPSTREAM`."""
     return _build("dashscope", name, settings, entries)
+
+
+def ark(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
+    """The registry's factory for `ark` and `ark:UPSTREAM`."""
+    return _build("ark", name, settings, entries)
 
 
 def _build(kind: Kind, name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:

@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from reelgate.backends.base import GeneratedVideo, ProgressCallback, VideoSpec
+from reelgate.backends.relay.ark import Ark
 from reelgate.backends.relay.chat_relay import ChatRelay
 from reelgate.backends.relay.config import Kind
 from reelgate.backends.relay.dashscope import DashScope
@@ -44,6 +45,7 @@ PROTOCOLS: Mapping[Kind, RelayProtocol] = {
     "veo": Veo(),
     "kling": Kling(),
     "dashscope": DashScope(),
+    "ark": Ark(),
 }
 
 #: A job resumed after its deadline passed (the server was down) still gets this long to be collected.

@@ -48,7 +48,7 @@ class DashScope:
         try:
             body, _ = await exchange.json("POST", url, headers={"X-DashScope-Async": "enable"}, json=await payload(job))
         except UpstreamError as exc:
-            raise moderated(exc, MODERATION_CODES) from exc
+            raise moderated(exc, MODERATION_CODES.__contains__) from exc
         output = body.get("output") if isinstance(body, dict) else None
         task_id = output.get("task_id") if isinstance(output, dict) else None
         if not isinstance(task_id, str) or not task_id:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -72,14 +73,18 @@ def from_response(response: httpx.Response) -> UpstreamError:
     )
 
 
-def moderated(error: UpstreamError, codes: frozenset[object], key: str = "code") -> UpstreamError:
-    """`error` marked `content_policy_violation` (final) when its body's `key` is one of the provider's
-    moderation `codes`; otherwise as it was."""
+def moderated(error: UpstreamError, flagged: Callable[[object], bool]) -> UpstreamError:
+    """`error` marked `content_policy_violation` (final) when the code in its body (`code`, or
+    `error.code`) is one the provider's safety system gives (`flagged`); otherwise as it was."""
     try:
         body = json.loads(error.body) if error.body else None
     except ValueError:
         body = None
-    if isinstance(body, dict) and body.get(key) in codes:
+    nested = body.get("error") if isinstance(body, dict) else None
+    code = body.get("code") if isinstance(body, dict) else None
+    if code is None and isinstance(nested, dict):
+        code = nested.get("code")
+    if code is not None and flagged(code):
         error.code = "content_policy_violation"
         error.retryable = error.unhealthy = False
     return error

@@ -47,7 +47,7 @@ class Kling:
                 "POST", exchange.upstream.url(f"v1/videos/{endpoint}"), json=await payload(job)
             )
         except UpstreamError as exc:
-            raise moderated(exc, MODERATION_CODES) from exc
+            raise moderated(exc, MODERATION_CODES.__contains__) from exc
         data = body.get("data") if isinstance(body, dict) else None
         task_id = data.get("task_id") if isinstance(data, dict) else None
         if body.get("code") != 0 or not isinstance(task_id, str) or not task_id:

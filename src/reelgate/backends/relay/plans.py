@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from reelgate.backends.relay.ark import DURATIONS as ARK_DURATIONS
 from reelgate.backends.relay.config import Kind, ModelOptions, RouteOptions
 from reelgate.backends.relay.dashscope import DURATIONS as WAN_DURATIONS
 from reelgate.backends.relay.kling import DURATIONS as KLING_DURATIONS
@@ -20,7 +21,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: The durations one call of a native kind makes; a catalog entry promising others is refused at start-up.
-DURATIONS: dict[Kind, tuple[int, ...]] = {"veo": VEO_DURATIONS, "kling": KLING_DURATIONS, "dashscope": WAN_DURATIONS}
+DURATIONS: dict[Kind, tuple[int, ...]] = {
+    "veo": VEO_DURATIONS,
+    "kling": KLING_DURATIONS,
+    "dashscope": WAN_DURATIONS,
+    "ark": ARK_DURATIONS,
+}
 
 
 def plan_for(entry: ModelEntry, kind: Kind, instance: str | None, hub: UpstreamHub) -> Plan:
