@@ -35,17 +35,21 @@ class Receiver:
 
 
 async def _serve(receiver: Receiver, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    head = (await reader.readuntil(b"\r\n\r\n")).decode()
-    lines = head.split("\r\n")[1:]
-    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines if line)}
-    body = await reader.readexactly(int(headers.get("content-length", "0")))
-    receiver.received.append(Received(headers, body))
-    receiver.arrived.set()
-    status, extra = receiver.script.pop(0) if receiver.script else (200, {})
-    more = "".join(f"{name}: {value}\r\n" for name, value in extra.items())
-    writer.write(f"HTTP/1.1 {status} X\r\n{more}Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
-    await writer.drain()
-    writer.close()
+    try:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        lines = head.split("\r\n")[1:]
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines if line)}
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        receiver.received.append(Received(headers, body))
+        receiver.arrived.set()
+        status, extra = receiver.script.pop(0) if receiver.script else (200, {})
+        more = "".join(f"{name}: {value}\r\n" for name, value in extra.items())
+        writer.write(f"HTTP/1.1 {status} X\r\n{more}Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass  # the sender went away (a server stopping mid-send): nothing was delivered
+    finally:
+        writer.close()
 
 
 @asynccontextmanager
