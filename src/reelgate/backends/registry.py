@@ -26,6 +26,7 @@ FACTORIES: dict[str, str] = {
     "kling": "reelgate.backends.relay:kling",
     "dashscope": "reelgate.backends.relay:dashscope",
     "ark": "reelgate.backends.relay:ark",
+    "minimax": "reelgate.backends.relay:minimax",
     "diffusers": "reelgate.backends.diffusion:from_settings",
 }
 

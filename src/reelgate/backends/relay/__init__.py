@@ -6,7 +6,8 @@ Two kinds, one machinery:
 - `chat-relay`: upstreams that make videos behind chat completions, in the seed provider's markdown
   or sora2api's `<video>` form (`chat_relay.py`, `chat_reading.py`).
 - native task APIs: `veo` (Google's Veo on the Gemini API, `veo.py`), `kling` (Kling, `kling.py`),
-  `dashscope` (Wan on Alibaba Cloud Model Studio, `dashscope.py`), `ark` (Seedance on Volcengine Ark, `ark.py`).
+  `dashscope` (Wan on Alibaba Cloud Model Studio, `dashscope.py`), `ark` (Seedance on Volcengine Ark, `ark.py`),
+  `minimax` (Hailuo, `minimax.py`).
 
 Upstreams are configured in settings (`config.UpstreamConfig`), models route to them through their
 catalog options (`config.ModelOptions`, turned into plans by `plans.py`). `backend.py` runs a video:
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from reelgate.catalog import ModelEntry
     from reelgate.settings import Settings
 
-__all__ = ["RelayBackend", "ark", "chat_relay", "dashscope", "kling", "openai_videos", "veo"]
+__all__ = ["RelayBackend", "ark", "chat_relay", "dashscope", "kling", "minimax", "openai_videos", "veo"]
 
 
 def openai_videos(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
@@ -61,6 +62,11 @@ def dashscope(name: str, settings: Settings, entries: list[ModelEntry]) -> Relay
 def ark(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
     """The registry's factory for `ark` and `ark:UPSTREAM`."""
     return _build("ark", name, settings, entries)
+
+
+def minimax(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
+    """The registry's factory for `minimax` and `minimax:UPSTREAM`."""
+    return _build("minimax", name, settings, entries)
 
 
 def _build(kind: Kind, name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:

@@ -29,6 +29,7 @@ from reelgate.backends.relay.dashscope import DashScope
 from reelgate.backends.relay.exchange import Exchange
 from reelgate.backends.relay.jobs import JobState, Outcome, Watch
 from reelgate.backends.relay.kling import Kling
+from reelgate.backends.relay.minimax import MiniMax
 from reelgate.backends.relay.openai_videos import OpenAIVideos
 from reelgate.backends.relay.protocol import RelayProtocol, Started
 from reelgate.backends.relay.routing import Plan, Route, place
@@ -46,6 +47,7 @@ PROTOCOLS: Mapping[Kind, RelayProtocol] = {
     "kling": Kling(),
     "dashscope": DashScope(),
     "ark": Ark(),
+    "minimax": MiniMax(),
 }
 
 #: A job resumed after its deadline passed (the server was down) still gets this long to be collected.

@@ -11,6 +11,7 @@ from reelgate.backends.relay.ark import DURATIONS as ARK_DURATIONS
 from reelgate.backends.relay.config import Kind, ModelOptions, RouteOptions
 from reelgate.backends.relay.dashscope import DURATIONS as WAN_DURATIONS
 from reelgate.backends.relay.kling import DURATIONS as KLING_DURATIONS
+from reelgate.backends.relay.minimax import DURATIONS as HAILUO_DURATIONS
 from reelgate.backends.relay.routing import Plan, Route
 from reelgate.backends.relay.upstream import UpstreamHub
 from reelgate.backends.relay.veo import DURATIONS as VEO_DURATIONS
@@ -26,6 +27,7 @@ DURATIONS: dict[Kind, tuple[int, ...]] = {
     "kling": KLING_DURATIONS,
     "dashscope": WAN_DURATIONS,
     "ark": ARK_DURATIONS,
+    "minimax": HAILUO_DURATIONS,
 }
 
 
