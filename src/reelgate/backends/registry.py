@@ -27,6 +27,7 @@ FACTORIES: dict[str, str] = {
     "dashscope": "reelgate.backends.relay:dashscope",
     "ark": "reelgate.backends.relay:ark",
     "minimax": "reelgate.backends.relay:minimax",
+    "replicate": "reelgate.backends.relay:replicate",
     "diffusers": "reelgate.backends.diffusion:from_settings",
 }
 

@@ -7,7 +7,7 @@ Two kinds, one machinery:
   or sora2api's `<video>` form (`chat_relay.py`, `chat_reading.py`).
 - native task APIs: `veo` (Google's Veo on the Gemini API, `veo.py`), `kling` (Kling, `kling.py`),
   `dashscope` (Wan on Alibaba Cloud Model Studio, `dashscope.py`), `ark` (Seedance on Volcengine Ark, `ark.py`),
-  `minimax` (Hailuo, `minimax.py`).
+  `minimax` (Hailuo, `minimax.py`), `replicate` (any video model on Replicate, `replicate.py`).
 
 Upstreams are configured in settings (`config.UpstreamConfig`), models route to them through their
 catalog options (`config.ModelOptions`, turned into plans by `plans.py`). `backend.py` runs a video:
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from reelgate.catalog import ModelEntry
     from reelgate.settings import Settings
 
-__all__ = ["RelayBackend", "ark", "chat_relay", "dashscope", "kling", "minimax", "openai_videos", "veo"]
+__all__ = ["RelayBackend", "ark", "chat_relay", "dashscope", "kling", "minimax", "openai_videos", "replicate", "veo"]
 
 
 def openai_videos(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
@@ -67,6 +67,11 @@ def ark(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBacken
 def minimax(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
     """The registry's factory for `minimax` and `minimax:UPSTREAM`."""
     return _build("minimax", name, settings, entries)
+
+
+def replicate(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
+    """The registry's factory for `replicate` and `replicate:UPSTREAM`."""
+    return _build("replicate", name, settings, entries)
 
 
 def _build(kind: Kind, name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:

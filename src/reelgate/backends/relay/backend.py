@@ -32,6 +32,7 @@ from reelgate.backends.relay.kling import Kling
 from reelgate.backends.relay.minimax import MiniMax
 from reelgate.backends.relay.openai_videos import OpenAIVideos
 from reelgate.backends.relay.protocol import RelayProtocol, Started
+from reelgate.backends.relay.replicate import Replicate
 from reelgate.backends.relay.routing import Plan, Route, place
 from reelgate.backends.relay.transfer import fetch_thumbnail, fetch_video
 from reelgate.backends.relay.upstream import UpstreamHub
@@ -48,6 +49,7 @@ PROTOCOLS: Mapping[Kind, RelayProtocol] = {
     "dashscope": DashScope(),
     "ark": Ark(),
     "minimax": MiniMax(),
+    "replicate": Replicate(),
 }
 
 #: A job resumed after its deadline passed (the server was down) still gets this long to be collected.

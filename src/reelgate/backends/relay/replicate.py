@@ -1,0 +1,114 @@
+"""The `replicate` protocol: predictions of any video model hosted on Replicate
+(https://replicate.com/docs/reference/http#models.predictions.create, #predictions.get).
+
+    POST {base}/v1/models/{owner}/{name}/predictions    {"input": {...}}  (no `Prefer: wait`) -> {"id", "status"}
+    GET  {base}/v1/predictions/{id}                     status starting | processing | succeeded | failed
+                                                        | canceled, `output` (a URL or a list of them), `error`
+
+Base URL `https://api.replicate.com`, the key as a Bearer token, never sent to the output's host. Each
+model names its inputs its own way, so the catalog's `parameters` is the input, its strings templates of
+`{prompt}`, `{seconds}`, `{ratio}` (`9:16`), `{size}`, `{image}` (the reference image as a data URI):
+
+    parameters = { prompt = "{prompt}", duration = "{seconds}", aspect_ratio = "{ratio}", start_image = "{image}" }
+
+A value that is exactly `{seconds}` is sent as a number; one naming `{image}` is left out when there is no
+image. Without `parameters`: prompt, duration, aspect_ratio and (with an image) image.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from typing import Any
+from urllib.parse import quote
+
+from reelgate.backends.base import Orientation
+from reelgate.backends.relay.documents import JobDocument, JobPhase, phase_of
+from reelgate.backends.relay.exchange import Exchange
+from reelgate.backends.relay.faults import UpstreamError, clip, message_of
+from reelgate.backends.relay.jobs import JobRequest, JobState, Outcome, Watch
+from reelgate.backends.relay.polling import poll
+from reelgate.backends.relay.protocol import Started
+from reelgate.errors import GenerationError
+
+DEFAULT_INPUT = {"prompt": "{prompt}", "duration": "{seconds}", "aspect_ratio": "{ratio}", "image": "{image}"}
+#: Words in a failed prediction's error that mean a safety checker refused the video.
+MODERATION_WORDS = ("nsfw", "sensitive", "safety", "flagged", "content policy", "moderation")
+
+
+class Replicate:
+    async def start(self, exchange: Exchange, job: JobRequest, stack: AsyncExitStack) -> Started:
+        url = exchange.upstream.url(f"v1/models/{quote(job.model, safe='/')}/predictions")
+        body, _ = await exchange.json("POST", url, json={"input": await inputs(job)})
+        prediction = body.get("id") if isinstance(body, dict) else None
+        if not isinstance(prediction, str) or not prediction:
+            raise UpstreamError("Replicate's create answer has no prediction id", retryable=False)
+        return Started(job_id=prediction)
+
+    async def finish(self, exchange: Exchange, started: Started, watch: Watch) -> Outcome:
+        assert started.job_id is not None
+        return await _follow(exchange, started.job_id, watch)
+
+    async def resume(self, exchange: Exchange, state: JobState, watch: Watch) -> Outcome:
+        if state.job_id is None:
+            raise GenerationError(
+                "The server restarted before Replicate named this video's prediction; it was not ordered again.",
+                code="upstream_lost",
+            )
+        return await _follow(exchange, state.job_id, watch)
+
+
+async def _follow(exchange: Exchange, prediction: str, watch: Watch) -> Outcome:
+    url = exchange.upstream.url(f"v1/predictions/{quote(prediction, safe='')}")
+    doc = await poll(exchange, url, watch, read=read_prediction)
+    return Outcome(video_urls=doc.video_urls)
+
+
+async def inputs(job: JobRequest) -> dict[str, Any]:
+    """The model's input: the catalog's templates (or the common names) filled in for this video."""
+    image = None
+    if job.image is not None:
+        image = "data:image/png;base64," + base64.b64encode(await asyncio.to_thread(job.image.read_bytes)).decode()
+    values = {
+        "prompt": job.prompt,
+        "seconds": job.seconds,
+        "ratio": "9:16" if job.orientation is Orientation.PORTRAIT else "16:9",
+        "size": job.size,
+        "image": image or "",
+    }
+    return {
+        name: filled
+        for name, value in (job.parameters or DEFAULT_INPUT).items()
+        if (filled := _fill(value, values, image)) is not None
+    }
+
+
+def _fill(value: Any, values: Mapping[str, Any], image: str | None) -> Any:
+    if not isinstance(value, str):
+        return value
+    if "{image}" in value and image is None:
+        return None
+    if value == "{seconds}":
+        return values["seconds"]
+    try:
+        return value.format(**values)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise UpstreamError(f"the catalog's input template {value!r} is wrong ({exc!r})", retryable=False) from exc
+
+
+def read_prediction(body: object) -> JobDocument:
+    status = body.get("status") if isinstance(body, dict) else None
+    if not isinstance(body, dict) or not isinstance(status, str) or not status:
+        raise UpstreamError("Replicate's prediction has no status", retryable=True)
+    phase = phase_of(status)
+    if phase is JobPhase.FAILED:
+        message = clip(message_of(body.get("error")) or f"Replicate ended the prediction {status}.")
+        moderated = any(word in message.lower() for word in MODERATION_WORDS)
+        return JobDocument(
+            phase, error_code="content_policy_violation" if moderated else "upstream_failed", error_message=message
+        )
+    output = body.get("output")
+    urls = [output] if isinstance(output, str) else output if isinstance(output, list) else []
+    return JobDocument(phase, video_urls=tuple(u for u in urls if isinstance(u, str) and u.startswith("http")))

@@ -1,0 +1,84 @@
+"""A fake of Replicate's predictions API, written from https://replicate.com/docs/reference/http
+(models.predictions.create, predictions.get).
+
+    POST /v1/models/{owner}/{name}/predictions   {"input": {...}} -> {"id", "status": "starting", "urls"}
+    GET  /v1/predictions/{id}                    -> {"id", "status", "output"?, "error"?}
+
+The key is a Bearer token (a wrong one: 401 with `detail`). A script whose outcome is "failed" fails the
+prediction with the safety checker's error. The output link points at `localhost` (another origin, like
+replicate.delivery) and must get no key.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tests.relay.fakes import FakeUpstream, fault_response
+
+NSFW = "NSFW content detected. Try running it again, or try a different prompt."
+_STATUS = {"queued": "starting", "in_progress": "processing", "completed": "succeeded", "failed": "failed"}
+
+
+class ReplicateUpstream(FakeUpstream):
+    def routes(self) -> list[Route]:
+        return [
+            Route("/v1/models/{owner}/{name}/predictions", self.create, methods=["POST"]),
+            Route("/v1/predictions/{id}", self.prediction, methods=["GET"]),
+            Route("/delivery/{id}.mp4", self.download, methods=["GET"]),
+        ]
+
+    def denied(self, request: Request) -> Response | None:
+        auth = request.headers.get("authorization")
+        self.counts.authorizations.append(auth)
+        if auth == f"Bearer {self.key}":
+            return None
+        return JSONResponse(
+            {"title": "Unauthenticated", "detail": "You did not pass a valid authentication token", "status": 401},
+            status_code=401,
+        )
+
+    async def create(self, request: Request) -> Response:
+        refused = self.refusal(request)
+        if refused is not None:
+            return refused
+        if request.headers.get("prefer"):
+            return JSONResponse({"detail": "this fake only answers asynchronously"}, status_code=400)
+        model = f"{request.path_params['owner']}/{request.path_params['name']}"
+        self.counts.create_bodies.append({"model": model, **await request.json()})
+        job = self.new_job("p")
+        return JSONResponse(
+            {"id": job.id, "status": "starting", "urls": {"get": f"/v1/predictions/{job.id}"}}, status_code=201
+        )
+
+    async def prediction(self, request: Request) -> Response:
+        denied = self.denied(request)
+        if denied is not None:
+            return denied
+        job = self.jobs.get(request.path_params["id"])
+        if job is None:
+            return JSONResponse({"detail": "Not found."}, status_code=404)
+        self.counts.polls += 1
+        self.counts.poll_times.append(time.monotonic())
+        number, job.polls = job.polls, job.polls + 1
+        fault = self.script.poll_faults.get(number)
+        if fault is not None:
+            return fault_response(fault)
+        status, _ = job.advance()
+        body: dict[str, Any] = {"id": job.id, "status": _STATUS.get(status, status), "output": None, "error": None}
+        if status == "completed":
+            body["output"] = f"http://localhost:{request.url.port}/delivery/{job.id}.mp4"
+        elif status == "failed":
+            body["error"] = NSFW
+        return JSONResponse(body)
+
+    async def download(self, request: Request) -> Response:
+        self.counts.authorizations.append(request.headers.get("authorization") or "(none on delivery)")
+        job = self.jobs.get(request.path_params["id"])
+        if job is None:
+            return JSONResponse({"detail": "Not found."}, status_code=404)
+        return self.file("video.mp4", job)
