@@ -14,9 +14,6 @@ safety system flags (`...SensitiveContentDetected`) is `content_policy_violation
 
 from __future__ import annotations
 
-import asyncio
-import base64
-from contextlib import AsyncExitStack
 from typing import Any
 from urllib.parse import quote
 
@@ -24,10 +21,8 @@ from reelgate.backends.base import Orientation
 from reelgate.backends.relay.documents import JobDocument, JobPhase, phase_of
 from reelgate.backends.relay.exchange import Exchange
 from reelgate.backends.relay.faults import UpstreamError, clip, message_of, moderated
-from reelgate.backends.relay.jobs import JobRequest, JobState, Outcome, Watch
-from reelgate.backends.relay.polling import poll
-from reelgate.backends.relay.protocol import Started
-from reelgate.errors import GenerationError
+from reelgate.backends.relay.jobs import JobRequest
+from reelgate.backends.relay.task_api import TaskApi, data_uri
 
 #: The durations one Seedance call makes.
 DURATIONS = tuple(range(3, 13))
@@ -39,33 +34,21 @@ def flagged(code: object) -> bool:
     return isinstance(code, str) and code.endswith("SensitiveContentDetected")
 
 
-class Ark:
-    async def start(self, exchange: Exchange, job: JobRequest, stack: AsyncExitStack) -> Started:
+class Ark(TaskApi):
+    name = "Ark"
+
+    async def create(self, exchange: Exchange, job: JobRequest) -> str:
         try:
             body, _ = await exchange.json("POST", exchange.upstream.url(TASKS), json=await payload(job))
         except UpstreamError as exc:
             raise moderated(exc, flagged) from exc
-        task_id = body.get("id") if isinstance(body, dict) else None
-        if not isinstance(task_id, str) or not task_id:
-            raise UpstreamError("Ark's create answer has no task id", retryable=False)
-        return Started(job_id=task_id)
+        return self.job_id(body.get("id") if isinstance(body, dict) else None, "task id")
 
-    async def finish(self, exchange: Exchange, started: Started, watch: Watch) -> Outcome:
-        assert started.job_id is not None
-        return await _follow(exchange, started.job_id, watch)
+    def status_path(self, job_id: str) -> str:
+        return f"{TASKS}/{quote(job_id, safe='')}"
 
-    async def resume(self, exchange: Exchange, state: JobState, watch: Watch) -> Outcome:
-        if state.job_id is None:
-            raise GenerationError(
-                "The server restarted before Ark named this video's task; it was not ordered again.",
-                code="upstream_lost",
-            )
-        return await _follow(exchange, state.job_id, watch)
-
-
-async def _follow(exchange: Exchange, task_id: str, watch: Watch) -> Outcome:
-    doc = await poll(exchange, exchange.upstream.url(f"{TASKS}/{quote(task_id, safe='')}"), watch, read=read_task)
-    return Outcome(video_urls=doc.video_urls)
+    def read(self, body: object) -> JobDocument:
+        return read_task(body)
 
 
 async def payload(job: JobRequest) -> dict[str, Any]:
@@ -81,8 +64,7 @@ async def payload(job: JobRequest) -> dict[str, Any]:
     text = " ".join([job.prompt, *(f"--{name} {value}" for name, value in flags.items())])
     content: list[dict[str, Any]] = [{"type": "text", "text": text}]
     if job.image is not None:
-        image = base64.b64encode(await asyncio.to_thread(job.image.read_bytes)).decode()
-        content.append({"type": "image_url", "image_url": {"url": f"data:image/png;base64,{image}"}})
+        content.append({"type": "image_url", "image_url": {"url": await data_uri(job.image)}})
     return {"model": job.model, "content": content}
 
 

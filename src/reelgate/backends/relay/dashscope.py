@@ -15,19 +15,14 @@ or output its data inspection refuses (`DataInspectionFailed`) is `content_polic
 
 from __future__ import annotations
 
-import asyncio
-import base64
-from contextlib import AsyncExitStack
 from typing import Any
 from urllib.parse import quote
 
 from reelgate.backends.relay.documents import JobDocument, JobPhase
 from reelgate.backends.relay.exchange import Exchange
 from reelgate.backends.relay.faults import UpstreamError, clip, moderated
-from reelgate.backends.relay.jobs import JobRequest, JobState, Outcome, Watch
-from reelgate.backends.relay.polling import poll
-from reelgate.backends.relay.protocol import Started
-from reelgate.errors import GenerationError
+from reelgate.backends.relay.jobs import JobRequest
+from reelgate.backends.relay.task_api import TaskApi, data_uri
 
 #: The durations one Wan call makes.
 DURATIONS = (5, 10)
@@ -42,35 +37,23 @@ _PHASES = {
 }
 
 
-class DashScope:
-    async def start(self, exchange: Exchange, job: JobRequest, stack: AsyncExitStack) -> Started:
+class DashScope(TaskApi):
+    name = "Model Studio"
+
+    async def create(self, exchange: Exchange, job: JobRequest) -> str:
         url = exchange.upstream.url("api/v1/services/aigc/video-generation/video-synthesis")
         try:
             body, _ = await exchange.json("POST", url, headers={"X-DashScope-Async": "enable"}, json=await payload(job))
         except UpstreamError as exc:
             raise moderated(exc, MODERATION_CODES.__contains__) from exc
         output = body.get("output") if isinstance(body, dict) else None
-        task_id = output.get("task_id") if isinstance(output, dict) else None
-        if not isinstance(task_id, str) or not task_id:
-            raise UpstreamError("Model Studio's create answer has no task_id", retryable=False)
-        return Started(job_id=task_id)
+        return self.job_id(output.get("task_id") if isinstance(output, dict) else None, "task_id")
 
-    async def finish(self, exchange: Exchange, started: Started, watch: Watch) -> Outcome:
-        assert started.job_id is not None
-        return await _follow(exchange, started.job_id, watch)
+    def status_path(self, job_id: str) -> str:
+        return f"api/v1/tasks/{quote(job_id, safe='')}"
 
-    async def resume(self, exchange: Exchange, state: JobState, watch: Watch) -> Outcome:
-        if state.job_id is None:
-            raise GenerationError(
-                "The server restarted before Model Studio named this video's task; it was not ordered again.",
-                code="upstream_lost",
-            )
-        return await _follow(exchange, state.job_id, watch)
-
-
-async def _follow(exchange: Exchange, task_id: str, watch: Watch) -> Outcome:
-    doc = await poll(exchange, exchange.upstream.url(f"api/v1/tasks/{quote(task_id, safe='')}"), watch, read=read_task)
-    return Outcome(video_urls=doc.video_urls)
+    def read(self, body: object) -> JobDocument:
+        return read_task(body)
 
 
 async def payload(job: JobRequest) -> dict[str, Any]:
@@ -80,8 +63,7 @@ async def payload(job: JobRequest) -> dict[str, Any]:
     if job.image is None:
         parameters["size"] = job.size.replace("x", "*")
     else:
-        image = base64.b64encode(await asyncio.to_thread(job.image.read_bytes)).decode()
-        text["img_url"] = f"data:image/png;base64,{image}"
+        text["img_url"] = await data_uri(job.image)
         parameters["resolution"] = tier(job.size)
     return {"model": job.model, "input": text, "parameters": {**parameters, **job.parameters}}
 

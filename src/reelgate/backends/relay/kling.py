@@ -12,9 +12,6 @@ its content policy refuses (code 1301) is `content_policy_violation` with Kling'
 
 from __future__ import annotations
 
-import asyncio
-import base64
-from contextlib import AsyncExitStack
 from typing import Any
 from urllib.parse import quote
 
@@ -22,10 +19,8 @@ from reelgate.backends.base import Orientation
 from reelgate.backends.relay.documents import JobDocument, JobPhase, percent
 from reelgate.backends.relay.exchange import Exchange
 from reelgate.backends.relay.faults import UpstreamError, clip, moderated
-from reelgate.backends.relay.jobs import JobRequest, JobState, Outcome, Watch
-from reelgate.backends.relay.polling import poll
-from reelgate.backends.relay.protocol import Started
-from reelgate.errors import GenerationError
+from reelgate.backends.relay.jobs import JobRequest
+from reelgate.backends.relay.task_api import TaskApi, base64_of
 
 #: The durations one Kling call makes.
 DURATIONS = (5, 10)
@@ -39,8 +34,10 @@ _PHASES = {
 }
 
 
-class Kling:
-    async def start(self, exchange: Exchange, job: JobRequest, stack: AsyncExitStack) -> Started:
+class Kling(TaskApi):
+    name = "Kling"
+
+    async def create(self, exchange: Exchange, job: JobRequest) -> str:
         endpoint = "image2video" if job.image is not None else "text2video"
         try:
             body, _ = await exchange.json(
@@ -52,26 +49,14 @@ class Kling:
         task_id = data.get("task_id") if isinstance(data, dict) else None
         if body.get("code") != 0 or not isinstance(task_id, str) or not task_id:
             raise UpstreamError(f"Kling did not accept the video: {clip(str(body.get('message')))}", retryable=False)
-        return Started(job_id=f"{endpoint}/{task_id}")
+        return f"{endpoint}/{task_id}"
 
-    async def finish(self, exchange: Exchange, started: Started, watch: Watch) -> Outcome:
-        assert started.job_id is not None
-        return await _follow(exchange, started.job_id, watch)
+    def status_path(self, job_id: str) -> str:
+        endpoint, _, task_id = job_id.partition("/")  # the job id names the create endpoint too
+        return f"v1/videos/{endpoint}/{quote(task_id, safe='')}"
 
-    async def resume(self, exchange: Exchange, state: JobState, watch: Watch) -> Outcome:
-        if state.job_id is None:
-            raise GenerationError(
-                "The server restarted before Kling named this video's task; it was not ordered again.",
-                code="upstream_lost",
-            )
-        return await _follow(exchange, state.job_id, watch)
-
-
-async def _follow(exchange: Exchange, job_id: str, watch: Watch) -> Outcome:
-    endpoint, _, task_id = job_id.partition("/")
-    url = exchange.upstream.url(f"v1/videos/{endpoint}/{quote(task_id, safe='')}")
-    doc = await poll(exchange, url, watch, read=read_task)
-    return Outcome(video_urls=doc.video_urls, thumbnail_urls=doc.thumbnail_urls)
+    def read(self, body: object) -> JobDocument:
+        return read_task(body)
 
 
 async def payload(job: JobRequest) -> dict[str, Any]:
@@ -80,7 +65,7 @@ async def payload(job: JobRequest) -> dict[str, Any]:
     if job.image is None:
         body["aspect_ratio"] = "9:16" if job.orientation is Orientation.PORTRAIT else "16:9"
     else:
-        body["image"] = base64.b64encode(await asyncio.to_thread(job.image.read_bytes)).decode()
+        body["image"] = await base64_of(job.image)
     return {**body, **job.parameters}
 
 

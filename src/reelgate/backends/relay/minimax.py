@@ -14,19 +14,14 @@ Hailuo 02 makes 6 or 10 s at 768P or 1080P.
 
 from __future__ import annotations
 
-import asyncio
-import base64
-from contextlib import AsyncExitStack
 from typing import Any
 from urllib.parse import quote
 
 from reelgate.backends.relay.documents import JobDocument, JobPhase
 from reelgate.backends.relay.exchange import Exchange
 from reelgate.backends.relay.faults import UpstreamError, clip
-from reelgate.backends.relay.jobs import JobRequest, JobState, Outcome, Watch
-from reelgate.backends.relay.polling import poll
-from reelgate.backends.relay.protocol import Started
-from reelgate.errors import GenerationError
+from reelgate.backends.relay.jobs import JobRequest, Outcome
+from reelgate.backends.relay.task_api import TaskApi, data_uri
 
 #: The durations one Hailuo call makes.
 DURATIONS = (6, 10)
@@ -41,35 +36,26 @@ _PHASES = {
 }
 
 
-class MiniMax:
-    async def start(self, exchange: Exchange, job: JobRequest, stack: AsyncExitStack) -> Started:
+class MiniMax(TaskApi):
+    name = "MiniMax"
+
+    async def create(self, exchange: Exchange, job: JobRequest) -> str:
         body = await _call(exchange, "POST", "v1/video_generation", json=await payload(job))
-        task_id = body.get("task_id")
-        if not isinstance(task_id, str) or not task_id:
-            raise UpstreamError("MiniMax's create answer has no task_id", retryable=False)
-        return Started(job_id=task_id)
+        return self.job_id(body.get("task_id"), "task_id")
 
-    async def finish(self, exchange: Exchange, started: Started, watch: Watch) -> Outcome:
-        assert started.job_id is not None
-        return await _follow(exchange, started.job_id, watch)
+    def status_path(self, job_id: str) -> str:
+        return f"v1/query/video_generation?task_id={quote(job_id, safe='')}"
 
-    async def resume(self, exchange: Exchange, state: JobState, watch: Watch) -> Outcome:
-        if state.job_id is None:
-            raise GenerationError(
-                "The server restarted before MiniMax named this video's task; it was not ordered again.",
-                code="upstream_lost",
-            )
-        return await _follow(exchange, state.job_id, watch)
+    def read(self, body: object) -> JobDocument:
+        return read_task(body)
 
-
-async def _follow(exchange: Exchange, task_id: str, watch: Watch) -> Outcome:
-    url = exchange.upstream.url(f"v1/query/video_generation?task_id={quote(task_id, safe='')}")
-    doc = await poll(exchange, url, watch, read=read_task)
-    assert doc.id is not None  # read_task names the file of a finished task
-    retrieve = f"v1/files/retrieve?file_id={quote(doc.id, safe='')}"
-    body = await exchange.upstream.retry.run(lambda: _call(exchange, "GET", retrieve), "file retrieve")
-    link = (body.get("file") or {}).get("download_url")
-    return Outcome(video_urls=(link,) if isinstance(link, str) and link else ())
+    async def deliver(self, exchange: Exchange, doc: JobDocument) -> Outcome:
+        """A finished task names a file; files/retrieve gives its download link."""
+        assert doc.id is not None  # read_task names the file of a finished task
+        retrieve = f"v1/files/retrieve?file_id={quote(doc.id, safe='')}"
+        body = await exchange.upstream.retry.run(lambda: _call(exchange, "GET", retrieve), "file retrieve")
+        link = (body.get("file") or {}).get("download_url")
+        return Outcome(video_urls=(link,) if isinstance(link, str) and link else ())
 
 
 async def _call(exchange: Exchange, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -103,8 +89,7 @@ async def payload(job: JobRequest) -> dict[str, Any]:
         "resolution": resolution(job.size),
     }
     if job.image is not None:
-        image = base64.b64encode(await asyncio.to_thread(job.image.read_bytes)).decode()
-        body["first_frame_image"] = f"data:image/png;base64,{image}"
+        body["first_frame_image"] = await data_uri(job.image)
     return {**body, **job.parameters}
 
 

@@ -17,10 +17,7 @@ image. Without `parameters`: prompt, duration, aspect_ratio and (with an image) 
 
 from __future__ import annotations
 
-import asyncio
-import base64
 from collections.abc import Mapping
-from contextlib import AsyncExitStack
 from typing import Any
 from urllib.parse import quote
 
@@ -28,49 +25,35 @@ from reelgate.backends.base import Orientation
 from reelgate.backends.relay.documents import JobDocument, JobPhase, phase_of
 from reelgate.backends.relay.exchange import Exchange
 from reelgate.backends.relay.faults import UpstreamError, clip, message_of
-from reelgate.backends.relay.jobs import JobRequest, JobState, Outcome, Watch
-from reelgate.backends.relay.polling import poll
-from reelgate.backends.relay.protocol import Started
-from reelgate.errors import GenerationError
+from reelgate.backends.relay.jobs import JobRequest
+from reelgate.backends.relay.task_api import TaskApi, data_uri
 
 DEFAULT_INPUT = {"prompt": "{prompt}", "duration": "{seconds}", "aspect_ratio": "{ratio}", "image": "{image}"}
 #: Words in a failed prediction's error that mean a safety checker refused the video.
 MODERATION_WORDS = ("nsfw", "sensitive", "safety", "flagged", "content policy", "moderation")
 
 
-class Replicate:
-    async def start(self, exchange: Exchange, job: JobRequest, stack: AsyncExitStack) -> Started:
+class Replicate(TaskApi):
+    name = "Replicate"
+    noun = "prediction"
+
+    async def create(self, exchange: Exchange, job: JobRequest) -> str:
         url = exchange.upstream.url(f"v1/models/{quote(job.model, safe='/')}/predictions")
         body, _ = await exchange.json("POST", url, json={"input": await inputs(job)})
-        prediction = body.get("id") if isinstance(body, dict) else None
-        if not isinstance(prediction, str) or not prediction:
-            raise UpstreamError("Replicate's create answer has no prediction id", retryable=False)
-        return Started(job_id=prediction)
+        return self.job_id(body.get("id") if isinstance(body, dict) else None, "prediction id")
 
-    async def finish(self, exchange: Exchange, started: Started, watch: Watch) -> Outcome:
-        assert started.job_id is not None
-        return await _follow(exchange, started.job_id, watch)
+    def status_path(self, job_id: str) -> str:
+        return f"v1/predictions/{quote(job_id, safe='')}"
 
-    async def resume(self, exchange: Exchange, state: JobState, watch: Watch) -> Outcome:
-        if state.job_id is None:
-            raise GenerationError(
-                "The server restarted before Replicate named this video's prediction; it was not ordered again.",
-                code="upstream_lost",
-            )
-        return await _follow(exchange, state.job_id, watch)
-
-
-async def _follow(exchange: Exchange, prediction: str, watch: Watch) -> Outcome:
-    url = exchange.upstream.url(f"v1/predictions/{quote(prediction, safe='')}")
-    doc = await poll(exchange, url, watch, read=read_prediction)
-    return Outcome(video_urls=doc.video_urls)
+    def read(self, body: object) -> JobDocument:
+        return read_prediction(body)
 
 
 async def inputs(job: JobRequest) -> dict[str, Any]:
     """The model's input: the catalog's templates (or the common names) filled in for this video."""
     image = None
     if job.image is not None:
-        image = "data:image/png;base64," + base64.b64encode(await asyncio.to_thread(job.image.read_bytes)).decode()
+        image = await data_uri(job.image)
     values = {
         "prompt": job.prompt,
         "seconds": job.seconds,

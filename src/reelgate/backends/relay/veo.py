@@ -11,9 +11,6 @@ with sound on Veo 3. A video its safety filters withhold is `content_policy_viol
 
 from __future__ import annotations
 
-import asyncio
-import base64
-from contextlib import AsyncExitStack
 from typing import Any
 from urllib.parse import quote
 
@@ -21,50 +18,35 @@ from reelgate.backends.base import Orientation
 from reelgate.backends.relay.documents import JobDocument, JobPhase
 from reelgate.backends.relay.exchange import Exchange
 from reelgate.backends.relay.faults import UpstreamError, clip, message_of
-from reelgate.backends.relay.jobs import JobRequest, JobState, Outcome, Watch
-from reelgate.backends.relay.polling import poll
-from reelgate.backends.relay.protocol import Started
-from reelgate.errors import GenerationError
+from reelgate.backends.relay.jobs import JobRequest
+from reelgate.backends.relay.task_api import TaskApi, base64_of
 
 #: The durations one Veo call makes.
 DURATIONS = (4, 6, 8)
 MODERATED = "content_policy_violation"
 
 
-class Veo:
-    async def start(self, exchange: Exchange, job: JobRequest, stack: AsyncExitStack) -> Started:
+class Veo(TaskApi):
+    name = "Veo"
+    noun = "operation"
+
+    async def create(self, exchange: Exchange, job: JobRequest) -> str:
         url = exchange.upstream.url(f"models/{quote(job.model, safe='')}:predictLongRunning")
         body, _ = await exchange.json("POST", url, json=await payload(job))
-        name = body.get("name") if isinstance(body, dict) else None
-        if not isinstance(name, str) or not name:
-            raise UpstreamError("Veo's create answer names no operation", retryable=False)
-        return Started(job_id=name)
+        return self.job_id(body.get("name") if isinstance(body, dict) else None, "operation name")
 
-    async def finish(self, exchange: Exchange, started: Started, watch: Watch) -> Outcome:
-        assert started.job_id is not None
-        return await _follow(exchange, started.job_id, watch)
+    def status_path(self, job_id: str) -> str:
+        return quote(job_id, safe="/")  # the operation's name is its path
 
-    async def resume(self, exchange: Exchange, state: JobState, watch: Watch) -> Outcome:
-        if state.job_id is None:
-            raise GenerationError(
-                "The server restarted before Veo named this video's operation; it was not ordered again.",
-                code="upstream_lost",
-            )
-        return await _follow(exchange, state.job_id, watch)
-
-
-async def _follow(exchange: Exchange, name: str, watch: Watch) -> Outcome:
-    operation = exchange.upstream.url(quote(name, safe="/"))
-    doc = await poll(exchange, operation, watch, read=read_operation)
-    return Outcome(video_urls=doc.video_urls)
+    def read(self, body: object) -> JobDocument:
+        return read_operation(body)
 
 
 async def payload(job: JobRequest) -> dict[str, Any]:
     """The request body: prompt (and first frame), then Veo's parameters, the catalog's own last."""
     instance: dict[str, Any] = {"prompt": job.prompt}
     if job.image is not None:
-        image = await asyncio.to_thread(job.image.read_bytes)
-        instance["image"] = {"bytesBase64Encoded": base64.b64encode(image).decode(), "mimeType": "image/png"}
+        instance["image"] = {"bytesBase64Encoded": await base64_of(job.image), "mimeType": "image/png"}
     parameters = {
         "aspectRatio": "9:16" if job.orientation is Orientation.PORTRAIT else "16:9",
         "resolution": resolution(job.size),
