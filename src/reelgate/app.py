@@ -9,7 +9,20 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from reelgate import __version__
-from reelgate.api import admin, billing, chat, files, health, metrics, models, pages, playground, videos, webhooks
+from reelgate.api import (
+    admin,
+    billing,
+    chat,
+    extensions,
+    files,
+    health,
+    metrics,
+    models,
+    pages,
+    playground,
+    videos,
+    webhooks,
+)
 from reelgate.api.browser import ApiCors, BrowserHeaders
 from reelgate.api.errors import install_error_handlers
 from reelgate.api.guards import NulFreeUrls
@@ -47,7 +60,7 @@ def create_app(settings: Settings | None = None, backends: Mapping[str, Backend]
     app.add_middleware(NulFreeUrls)
     app.add_middleware(BrowserHeaders)
     app.add_middleware(ApiCors, allow_origins=settings.cors_allow_origins)
-    for module in (chat, videos, models, pages, playground, files, health, metrics, billing, webhooks):
+    for module in (chat, extensions, videos, models, pages, playground, files, health, metrics, billing, webhooks):
         app.include_router(module.router)
     if settings.admin_token.get_secret_value():
         app.include_router(admin.router)

@@ -97,6 +97,28 @@ def last_user_images(messages: list[Any]) -> list[str]:
     return urls
 
 
+#: "延长 8 秒" / "extend by 8 seconds" / "extend it 8s": a conversation asking to continue its video.
+_EXTEND = re.compile(
+    r"^\s*(?:再?延长|延伸|续写)\s*(\d+)\s*秒[\s,，。.!！]*(.*)$"
+    r"|^\s*extend(?:\s+it)?(?:\s+by)?\s+(\d+)\s*(?:s|secs?|seconds?)\b[\s,.!;:]*(.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def extension_ask(prompt: str) -> tuple[int, str] | None:
+    """The seconds a chat message asks its video to be extended by, and what else it says; None if it
+    does not ask that.
+
+    >>> extension_ask("延长 8 秒"), extension_ask("Extend by 4 seconds, into the night"), extension_ask("下雪")
+    ((8, ''), (4, 'into the night'), None)
+    """
+    found = _EXTEND.match(prompt)
+    if found is None:
+        return None
+    seconds, rest = (found.group(1), found.group(2)) if found.group(1) else (found.group(3), found.group(4))
+    return int(seconds), rest.strip()
+
+
 def continued_task_id(messages: list[Any]) -> str | None:
     """The task of the latest assistant reply that carries a task ID line, if any ("连续修改").
 

@@ -17,6 +17,7 @@ from reelgate.api.auth import check_model_access, current_key
 from reelgate.api.body import read_json_object
 from reelgate.api.deps import links, runtime
 from reelgate.api.errors import invalid_from_validation
+from reelgate.api.extensions import check_extendable, extension_seconds
 from reelgate.api.middleware import RATE_STATE
 from reelgate.api.openapi import BODY_ERRORS, contract, event_stream, media
 from reelgate.api.references import reference_image
@@ -28,7 +29,7 @@ from reelgate.clients.background import Template, instruction_text, recognise
 from reelgate.clients.record import record_background
 from reelgate.errors import InvalidRequest
 from reelgate.observability.logging import bind
-from reelgate.prompt import continued_task_id, last_user_images, parse_messages
+from reelgate.prompt import continued_task_id, extension_ask, last_user_images, parse_messages
 from reelgate.render.chat_markdown import EN, ZH, ChatMarkdown, Wording
 from reelgate.tasks.dedupe import check_idempotency_key, request_hash
 from reelgate.tasks.models import Task
@@ -61,6 +62,14 @@ async def create_chat_completion(
     parent = await _continued(rt.tasks, key, params.messages)
     if parent is not None and not spec.explicit_orientation:
         spec = replace(spec, orientation=parent.orientation)
+    ask = extension_ask(spec.prompt) if parent is not None else None
+    extend_of: Task | None = None
+    seconds: int | None = None
+    if parent is not None and ask is not None:  # "延长 8 秒": the video goes on instead of changing
+        check_extendable(rt, entry, "messages")
+        extend_of, seconds = parent, extension_seconds(ask[0], "messages")
+        spec = replace(spec, prompt=ask[1] or parent.prompt, orientation=parent.orientation)
+        parent = None
     images = last_user_images(params.messages)
     reference = await reference_image(images[0], rt.settings, "messages") if images else None
     admission = await rt.tasks.submit(
@@ -72,6 +81,9 @@ async def create_chat_completion(
             idempotency_key=check_idempotency_key(request.headers.get("idempotency-key")),
             remix_of=parent,
             reference=reference,
+            extend_of=extend_of,
+            seconds=seconds,
+            size=(extend_of.width, extend_of.height) if extend_of else None,
         )
     )
     if admission.rate is not None:

@@ -141,6 +141,8 @@ class VideoObject(BaseModel):
     size: str
     prompt: str
     remixed_from_video_id: str | None = None
+    #: The video this one continues (`POST /v1/videos/extensions`); its first seconds are that video's.
+    extended_from_video_id: str | None = None
     error: VideoError | None = None
     orientation: str
     sid: str | None = None
@@ -226,6 +228,38 @@ class VideoRemix(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"prompt": "The same, at night"}]})
 
     prompt: str = _PROMPT
+
+
+#: How many seconds an extension may add (`POST /v1/videos/extensions`).
+EXTENSION_SECONDS = ("4", "8", "12", "16", "20")
+
+
+class VideoReference(BaseModel):
+    id: str = Field(min_length=1, description="A completed video of this API key.")
+
+
+class VideoExtend(BaseModel):
+    """`POST /v1/videos/extensions`: a completed video continued by `seconds` as the prompt says."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"prompt": "The ball rolls into a river", "seconds": "8", "video": {"id": "task_..."}}]
+        }
+    )
+
+    prompt: str = _PROMPT
+    seconds: Literal["4", "8", "12", "16", "20"]
+    video: VideoReference
+
+
+class VideoExtendForm(BaseModel):
+    """`POST /v1/videos/extensions` as multipart/form-data, as the `openai` package sends it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = _PROMPT
+    seconds: Literal["4", "8", "12", "16", "20"]
+    video_id: str = Field(alias="video[id]", min_length=1, description="A completed video of this API key.")
 
 
 class VideoDeleted(BaseModel):

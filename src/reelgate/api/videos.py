@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.convertors import StringConvertor, register_url_convertor
 from starlette.datastructures import FormData, UploadFile
 
 from reelgate.admin.schemas import ObjectList, PageParams
@@ -40,6 +41,16 @@ from reelgate.store.paging import PageRequest
 from reelgate.tasks.dedupe import check_idempotency_key, request_hash
 from reelgate.tasks.models import Task, TaskStatus
 from reelgate.tasks.service import Admission, Submission
+
+
+class VideoIdConvertor(StringConvertor):
+    """A video id in a path: any segment but the collection's own action names (`/v1/videos/extensions`
+    is a POST of its own, and `Allow` there must not advertise the GET/DELETE of a video)."""
+
+    regex = r"(?!extensions$)[^/]+"
+
+
+register_url_convertor("video_id", VideoIdConvertor())
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"])
 
@@ -103,13 +114,13 @@ async def list_videos(request: Request, key: Key, page: Annotated[PageParams, Qu
     )
 
 
-@router.get("/{video_id}", **contract(VideoObject, (404, *KEY_ERRORS)))
+@router.get("/{video_id:video_id}", **contract(VideoObject, (404, *KEY_ERRORS)))
 async def retrieve_video(video_id: str, request: Request, key: Key) -> JSONResponse:
     task = await runtime(request).tasks.get_for_key(key, video_id)
     return _video_response(request, task)
 
 
-@router.delete("/{video_id}", **contract(VideoDeleted, (404, 409, *KEY_ERRORS)))
+@router.delete("/{video_id:video_id}", **contract(VideoDeleted, (404, 409, *KEY_ERRORS)))
 async def delete_video(video_id: str, request: Request, key: Key) -> VideoDeleted:
     task = await runtime(request).tasks.delete(key, video_id)
     return VideoDeleted(id=task.id)

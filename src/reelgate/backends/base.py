@@ -35,6 +35,8 @@ class VideoSpec:
     first_frame: Path | None = None
     #: The video this one remixes: the spec's `prompt` is then the instruction that changes it.
     remix_of: RemixSource | None = None
+    #: The video this one continues: its frames open the video, and `seconds` counts them too.
+    extend_of: ExtendSource | None = None
     #: Where the backend may keep a note that outlives this process (the runner gives one; may be None).
     checkpoint: Checkpoint | None = field(default=None, compare=False)
 
@@ -45,6 +47,17 @@ class RemixSource:
 
     prompt: str
     seed: int
+
+
+@dataclass(frozen=True)
+class ExtendSource:
+    """The completed video an extension continues: its prompt and seed (to go on with its storyboard),
+    its length and its MP4 (whose frames and sound open the extension)."""
+
+    prompt: str
+    seed: int
+    seconds: int
+    video: Path
 
 
 #: Between a parent's prompt and the remix instructions that follow it.

@@ -121,6 +121,8 @@ class ChatMarkdown:
         }
         if task.remixed_from:
             block["remix_of"] = task.remixed_from
+        if task.extended_from:
+            block["extend_of"] = task.extended_from
         if task.input_image:
             block["image"] = True
         w, tid = self.wording, task.id

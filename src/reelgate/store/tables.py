@@ -100,6 +100,8 @@ tasks = Table(
     Column("files_expired", Boolean, nullable=False, server_default=false()),
     #: The task this one remixes (`POST /v1/videos/{id}/remix`, or a chat conversation going on).
     Column("remixed_from", String(40)),
+    #: The completed video this one continues (`POST /v1/videos/extensions`): its first `seconds` are copied.
+    Column("extended_from", String(40)),
     #: Storage key of the reference image (image-to-video), fitted to `size`.
     Column("input_image", String(100)),
     #: Storage key of the frame grid, made the first time a client asks for it.

@@ -53,6 +53,7 @@ class Task:
     expires_at: datetime | None = None
     files_expired: bool = False
     remixed_from: str | None = None
+    extended_from: str | None = None
     input_image: str | None = None
     spritesheet_file: str | None = None
     deleted_at: datetime | None = None

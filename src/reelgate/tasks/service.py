@@ -49,6 +49,8 @@ class Submission:
     size: Size | None = None
     #: The completed task this one remixes (checked by `remix_parent`).
     remix_of: Task | None = None
+    #: The completed task this one continues (checked by `remix_parent`): `seconds` are then added to it.
+    extend_of: Task | None = None
     #: The reference image the video opens on (image-to-video), any size; fitted here.
     reference: Image.Image | None = None
     #: Whether an identical request may join a running task (chat clients re-send; API clients poll).
@@ -140,6 +142,7 @@ class TaskService:
         entry, spec = submission.entry, submission.spec
         width, height = submission.size or entry.size_for(spec.orientation)
         seconds = submission.seconds or entry.seconds
+        extend_of = submission.extend_of
         retention = self.policy.retention
         return Task(
             id=new_task_id(),
@@ -150,7 +153,7 @@ class TaskService:
             progress=0,
             prompt=spec.prompt,
             orientation=Orientation.PORTRAIT if height > width else Orientation.LANDSCAPE,
-            seconds=seconds,
+            seconds=seconds + (extend_of.seconds if extend_of else 0),
             size=f"{width}x{height}",
             fps=entry.fps,
             seed=secrets.randbits(31),
@@ -158,6 +161,7 @@ class TaskService:
             created_at=now,
             expires_at=now + retention if retention else None,
             remixed_from=submission.remix_of.id if submission.remix_of else None,
+            extended_from=extend_of.id if extend_of else None,
         )
 
     async def _store_reference(self, image: Image.Image, task: Task) -> str:
@@ -175,14 +179,14 @@ class TaskService:
         if key is not None and self._storage is not None:
             await self._storage.delete(key)
 
-    async def remix_parent(self, key: ApiKey, task_id: str, param: str = "video_id") -> Task:
-        """The task `key` may remix: its own, not deleted, completed. InvalidRequest otherwise."""
+    async def remix_parent(self, key: ApiKey, task_id: str, param: str = "video_id", verb: str = "remix") -> Task:
+        """The task `key` may remix (or extend): its own, not deleted, completed. InvalidRequest otherwise."""
         task = await self.find(task_id)
         if task is None or task.key_id != key.id:
-            raise InvalidRequest(f"Cannot remix '{task_id}': no such video for this API key.", param=param)
+            raise InvalidRequest(f"Cannot {verb} '{task_id}': no such video for this API key.", param=param)
         if task.status is not TaskStatus.COMPLETED:
             raise InvalidRequest(
-                f"Cannot remix '{task_id}': only completed videos can be remixed, and it is {task.status.value}.",
+                f"Cannot {verb} '{task_id}': only completed videos can be {verb}ed, and it is {task.status.value}.",
                 param=param,
             )
         return task

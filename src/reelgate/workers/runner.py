@@ -20,7 +20,15 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reelgate.backends.base import REMIX_JOINER, Backend, Checkpoint, GeneratedVideo, RemixSource, VideoSpec
+from reelgate.backends.base import (
+    REMIX_JOINER,
+    Backend,
+    Checkpoint,
+    ExtendSource,
+    GeneratedVideo,
+    RemixSource,
+    VideoSpec,
+)
 from reelgate.catalog import RefundOn
 from reelgate.errors import GenerationError, ServerFault
 from reelgate.events.base import EventBus
@@ -299,6 +307,7 @@ class Worker:
             model=task.model,
             first_frame=first_frame,
             remix_of=await self._remix_source(task),
+            extend_of=await self._extend_source(task, workdir),
             checkpoint=Checkpoint(task.id, task.backend_state, lambda state: self._save_state(task, state)),
         )
 
@@ -310,6 +319,19 @@ class Worker:
     async def _write_state(self, task: Task, state: str) -> None:
         async with self._engine.begin() as conn:
             await repo.save_backend_state(conn, task.id, state, datetime.now(UTC), attempt=task.attempts)
+
+    async def _extend_source(self, task: Task, workdir: Path) -> ExtendSource | None:
+        """The video an extension continues, its MP4 fetched into `workdir`."""
+        if task.extended_from is None:
+            return None
+        async with self._engine.connect() as conn:
+            source = await repo.get_task(conn, task.extended_from)
+        video = None
+        if source is not None and source.video_file is not None and not source.files_expired:
+            video = await self._storage.fetch(source.video_file, workdir / "source.mp4")
+        if source is None or video is None:
+            raise GenerationError("The video this extension continues is no longer stored.")
+        return ExtendSource(prompt=source.prompt, seed=source.seed, seconds=source.seconds, video=video)
 
     async def _remix_source(self, task: Task) -> RemixSource | None:
         """The original prompt and seed of a remix chain, with every earlier instruction appended."""

@@ -23,6 +23,8 @@ class RenderCancelled(Exception):
 
 class ProceduralBackend:
     name = "procedural"
+    #: Continues completed videos (`POST /v1/videos/extensions`; see `extension.py`).
+    can_extend = True
 
     def __init__(self, preset: str = "veryfast", font_path: Path | None = None) -> None:
         self.preset = preset

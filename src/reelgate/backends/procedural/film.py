@@ -10,8 +10,9 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
-from reelgate.backends.base import RemixSource, VideoSpec
+from reelgate.backends.base import ExtendSource, RemixSource, VideoSpec
 from reelgate.backends.procedural.captions import FontFinder
+from reelgate.backends.procedural.extension import extended, source_frames, with_source_sound
 from reelgate.backends.procedural.opening import OpeningPainter, image_palette, load_opening, tinted
 from reelgate.backends.procedural.remix import remix
 from reelgate.backends.procedural.scene import ShotPainter
@@ -40,17 +41,28 @@ class Film:
         *,
         audio_seed: int,
         opening: np.ndarray | None = None,
+        lead: ExtendSource | None = None,
     ) -> None:
         self.board = board
         self.width, self.height = width, height
         self.fonts = fonts
         self.opening = opening
         self.audio = soundtrack(board, np.random.default_rng(audio_seed ^ 0xA0D10))
+        #: The video an extension continues: its first `lead_frames` frames and sound are that video's.
+        self.lead = lead
+        self.lead_frames = lead.seconds * board.fps if lead else 0
+        if lead is not None:
+            self.audio = with_source_sound(self.audio, lead.video, self.lead_frames, board.fps)
 
     @classmethod
     def of(cls, spec: VideoSpec, fonts: FontFinder) -> Film:
         """The film `spec` asks for: planned from its prompt, or for a remix from the parent's prompt and
         seed with the instruction applied (the soundtrack is then the parent's); opening on its image if any."""
+        if spec.extend_of is not None:
+            lead = spec.extend_of
+            board = extended(lead, spec.prompt, spec.seed, spec.seconds - lead.seconds, spec.fps)
+            audio_seed = seed_for(lead.prompt, lead.seed)
+            return cls(board, spec.width, spec.height, fonts, audio_seed=audio_seed, lead=lead)
         source = spec.remix_of or RemixSource(spec.prompt, spec.seed)
         if spec.remix_of is None:
             board = plan(spec.prompt, spec.seed, spec.seconds, spec.fps)
@@ -63,7 +75,11 @@ class Film:
         return cls(board, spec.width, spec.height, fonts, audio_seed=audio_seed, opening=opening)
 
     def frames(self) -> Iterator[np.ndarray]:
+        if self.lead is not None:
+            yield from source_frames(self.lead.video, self.lead_frames, self.width, self.height)
         for shot in self.board.shots:
+            if shot.end <= self.lead_frames:
+                continue
             painter = self._painter(shot)
             for i in range(shot.frames):
                 yield painter.paint(i)
