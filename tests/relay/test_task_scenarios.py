@@ -20,12 +20,14 @@ from tests.relay.ark_fake import ArkUpstream
 from tests.relay.conftest import KEY_ENV, chat, source
 from tests.relay.dashscope_fake import DashScopeUpstream
 from tests.relay.fakes import KEY, FakeUpstream, Fault, Script
+from tests.relay.fal_fake import FalUpstream
 from tests.relay.kling_fake import ACCESS, SECRET, KlingUpstream
 from tests.relay.minimax_fake import MiniMaxUpstream
 from tests.relay.replicate_fake import ReplicateUpstream
 from tests.relay.servers import serving
 from tests.relay.test_ark import ark_settings
 from tests.relay.test_dashscope import wan_settings
+from tests.relay.test_fal import fal_settings
 from tests.relay.test_kling import KEYS_ENV, kling_settings
 from tests.relay.test_minimax import hailuo_settings
 from tests.relay.test_replicate import replicate_settings
@@ -101,6 +103,14 @@ PROVIDERS = [
         "replicated-video",
         wrong_key="r8_wrong-0123456789-0123456789",
         refusal="valid authentication token",
+    ),
+    Provider(
+        "fal",
+        FalUpstream,
+        fal_settings,
+        "fal-video",
+        wrong_key="fal-wrong-key-0123456789",
+        refusal="Authentication is required",
     ),
 ]
 

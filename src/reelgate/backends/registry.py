@@ -28,6 +28,7 @@ FACTORIES: dict[str, str] = {
     "ark": "reelgate.backends.relay:ark",
     "minimax": "reelgate.backends.relay:minimax",
     "replicate": "reelgate.backends.relay:replicate",
+    "fal": "reelgate.backends.relay:fal",
     "diffusers": "reelgate.backends.diffusion:from_settings",
 }
 

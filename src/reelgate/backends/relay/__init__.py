@@ -7,7 +7,8 @@ Two kinds, one machinery:
   or sora2api's `<video>` form (`chat_relay.py`, `chat_reading.py`).
 - native task APIs: `veo` (Google's Veo on the Gemini API, `veo.py`), `kling` (Kling, `kling.py`),
   `dashscope` (Wan on Alibaba Cloud Model Studio, `dashscope.py`), `ark` (Seedance on Volcengine Ark, `ark.py`),
-  `minimax` (Hailuo, `minimax.py`), `replicate` (any video model on Replicate, `replicate.py`).
+  `minimax` (Hailuo, `minimax.py`), `replicate` (any video model on Replicate, `replicate.py`),
+  `fal` (any video model on fal's queue, `fal.py`).
 
 Upstreams are configured in settings (`config.UpstreamConfig`), models route to them through their
 catalog options (`config.ModelOptions`, turned into plans by `plans.py`). `backend.py` runs a video:
@@ -31,7 +32,18 @@ if TYPE_CHECKING:
     from reelgate.catalog import ModelEntry
     from reelgate.settings import Settings
 
-__all__ = ["RelayBackend", "ark", "chat_relay", "dashscope", "kling", "minimax", "openai_videos", "replicate", "veo"]
+__all__ = [
+    "RelayBackend",
+    "ark",
+    "chat_relay",
+    "dashscope",
+    "fal",
+    "kling",
+    "minimax",
+    "openai_videos",
+    "replicate",
+    "veo",
+]
 
 
 def openai_videos(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
@@ -72,6 +84,11 @@ def minimax(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBa
 def replicate(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
     """The registry's factory for `replicate` and `replicate:UPSTREAM`."""
     return _build("replicate", name, settings, entries)
+
+
+def fal(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
+    """The registry's factory for `fal` and `fal:UPSTREAM`."""
+    return _build("fal", name, settings, entries)
 
 
 def _build(kind: Kind, name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:

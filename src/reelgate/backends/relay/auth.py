@@ -2,6 +2,7 @@
 
 openai-videos, chat-relay    Authorization: Bearer KEY
 veo                          x-goog-api-key: KEY
+fal                          Authorization: Key KEY
 kling                        Authorization: Bearer JWT, signed (HS256) with the key pair's secret;
                              the secret holds both halves as ACCESS_KEY:SECRET_KEY
 """
@@ -22,6 +23,8 @@ TOKEN_SECONDS = 1800
 def headers_for(kind: str, secret: str) -> dict[str, str]:
     if kind == "veo":
         return {"x-goog-api-key": secret}
+    if kind == "fal":
+        return {"Authorization": f"Key {secret}"}
     if kind == "kling":
         access, _, signing = secret.partition(":")
         return {"Authorization": f"Bearer {jwt(access, signing)}"}

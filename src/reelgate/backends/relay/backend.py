@@ -27,6 +27,7 @@ from reelgate.backends.relay.chat_relay import ChatRelay
 from reelgate.backends.relay.config import Kind
 from reelgate.backends.relay.dashscope import DashScope
 from reelgate.backends.relay.exchange import Exchange
+from reelgate.backends.relay.fal import Fal
 from reelgate.backends.relay.jobs import JobState, Outcome, Watch
 from reelgate.backends.relay.kling import Kling
 from reelgate.backends.relay.minimax import MiniMax
@@ -50,6 +51,7 @@ PROTOCOLS: Mapping[Kind, RelayProtocol] = {
     "ark": Ark(),
     "minimax": MiniMax(),
     "replicate": Replicate(),
+    "fal": Fal(),
 }
 
 #: A job resumed after its deadline passed (the server was down) still gets this long to be collected.

@@ -23,8 +23,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-Kind = Literal["openai-videos", "chat-relay", "veo", "kling", "dashscope", "ark", "minimax", "replicate"]
-KINDS: tuple[Kind, ...] = ("openai-videos", "chat-relay", "veo", "kling", "dashscope", "ark", "minimax", "replicate")
+Kind = Literal["openai-videos", "chat-relay", "veo", "kling", "dashscope", "ark", "minimax", "replicate", "fal"]
+KINDS: tuple[Kind, ...] = (
+    "openai-videos",
+    "chat-relay",
+    "veo",
+    "kling",
+    "dashscope",
+    "ark",
+    "minimax",
+    "replicate",
+    "fal",
+)
 
 #: The seed provider reads the aspect ratio from the prompt; this is the phrase its document shows.
 SEED_PROMPT = "{prompt},生成视频比例{ratio}"

@@ -49,7 +49,7 @@ class MiniMax(TaskApi):
     def read(self, body: object) -> JobDocument:
         return read_task(body)
 
-    async def deliver(self, exchange: Exchange, doc: JobDocument) -> Outcome:
+    async def deliver(self, exchange: Exchange, job_id: str, doc: JobDocument) -> Outcome:
         """A finished task names a file; files/retrieve gives its download link."""
         assert doc.id is not None  # read_task names the file of a finished task
         retrieve = f"v1/files/retrieve?file_id={quote(doc.id, safe='')}"

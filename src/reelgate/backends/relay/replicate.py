@@ -49,7 +49,7 @@ class Replicate(TaskApi):
         return read_prediction(body)
 
 
-async def inputs(job: JobRequest) -> dict[str, Any]:
+async def inputs(job: JobRequest, default: Mapping[str, Any] = DEFAULT_INPUT) -> dict[str, Any]:
     """The model's input: the catalog's templates (or the common names) filled in for this video."""
     image = None
     if job.image is not None:
@@ -63,7 +63,7 @@ async def inputs(job: JobRequest) -> dict[str, Any]:
     }
     return {
         name: filled
-        for name, value in (job.parameters or DEFAULT_INPUT).items()
+        for name, value in (job.parameters or default).items()
         if (filled := _fill(value, values, image)) is not None
     }
 

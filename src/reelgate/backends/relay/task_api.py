@@ -42,7 +42,7 @@ class TaskApi:
         """The status answer as a job document; a retryable UpstreamError when it is none."""
         raise NotImplementedError
 
-    async def deliver(self, exchange: Exchange, doc: JobDocument) -> Outcome:
+    async def deliver(self, exchange: Exchange, job_id: str, doc: JobDocument) -> Outcome:
         """Where the finished job's files are: by default those its last status named."""
         return Outcome(video_urls=doc.video_urls, thumbnail_urls=doc.thumbnail_urls)
 
@@ -63,7 +63,7 @@ class TaskApi:
 
     async def follow(self, exchange: Exchange, job_id: str, watch: Watch) -> Outcome:
         url = exchange.upstream.url(self.status_path(job_id))
-        return await self.deliver(exchange, await poll(exchange, url, watch, read=self.read))
+        return await self.deliver(exchange, job_id, await poll(exchange, url, watch, read=self.read))
 
     def job_id(self, value: object, field: str) -> str:
         """`value` as the job id of a create answer; a non-retryable UpstreamError when there is none."""

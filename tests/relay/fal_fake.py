@@ -1,0 +1,91 @@
+"""A fake of fal's queue, written from https://fal.ai/docs/documentation/model-apis/inference/queue and
+https://fal.ai/docs/api-reference/inference-api (submit, status, result).
+
+    POST /{owner}/{app}/{path...}                the model's input -> {"request_id", "status": "IN_QUEUE", ...}
+    GET  /{owner}/{app}/requests/{id}/status     202 IN_QUEUE | IN_PROGRESS, 200 COMPLETED
+    GET  /{owner}/{app}/requests/{id}            200 {"video": {"url"}}, or 422 with the model's error
+
+The key is `Authorization: Key KEY` (a wrong one: 401 with `detail`). A script whose outcome is "failed"
+completes the request with a content-policy error as its result. The video link points at `localhost`
+(another origin, like fal's CDN) and must get no key.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tests.relay.fakes import FakeUpstream, fault_response
+
+REFUSED = "The content could not be processed because it contained material flagged by a content checker."
+_STATUS = {"queued": "IN_QUEUE", "in_progress": "IN_PROGRESS", "completed": "COMPLETED", "failed": "COMPLETED"}
+
+
+class FalUpstream(FakeUpstream):
+    def routes(self) -> list[Route]:
+        return [
+            Route("/cdn/{id}.mp4", self.download, methods=["GET"]),
+            Route("/{owner}/{app}/requests/{id}/status", self.status, methods=["GET"]),
+            Route("/{owner}/{app}/requests/{id}", self.result, methods=["GET"]),
+            Route("/{model:path}", self.submit, methods=["POST"]),
+        ]
+
+    def denied(self, request: Request) -> Response | None:
+        auth = request.headers.get("authorization")
+        self.counts.authorizations.append(auth)
+        if auth == f"Key {self.key}":
+            return None
+        return JSONResponse({"detail": "Authentication is required to access this application."}, status_code=401)
+
+    async def submit(self, request: Request) -> Response:
+        refused = self.refusal(request)
+        if refused is not None:
+            return refused
+        model = request.path_params["model"]
+        self.counts.create_bodies.append({"model": model, "input": await request.json()})
+        job = self.new_job("req-")
+        owner, app = model.split("/")[:2]
+        base = f"http://127.0.0.1:{request.url.port}/{owner}/{app}/requests/{job.id}"
+        return JSONResponse(
+            {"request_id": job.id, "status": "IN_QUEUE", "status_url": f"{base}/status", "response_url": base}
+        )
+
+    async def status(self, request: Request) -> Response:
+        denied = self.denied(request)
+        if denied is not None:
+            return denied
+        job = self.jobs.get(request.path_params["id"])
+        if job is None:
+            return JSONResponse({"detail": "Request not found"}, status_code=404)
+        self.counts.polls += 1
+        self.counts.poll_times.append(time.monotonic())
+        number, job.polls = job.polls, job.polls + 1
+        fault = self.script.poll_faults.get(number)
+        if fault is not None:
+            return fault_response(fault)
+        status, _ = job.advance()
+        code = _STATUS.get(status, status)
+        return JSONResponse({"status": code, "request_id": job.id}, status_code=200 if code == "COMPLETED" else 202)
+
+    async def result(self, request: Request) -> Response:
+        denied = self.denied(request)
+        if denied is not None:
+            return denied
+        job = self.jobs.get(request.path_params["id"])
+        if job is None:
+            return JSONResponse({"detail": "Request not found"}, status_code=404)
+        status, _ = job.advance()
+        if status == "failed":
+            return JSONResponse({"detail": REFUSED}, status_code=422)
+        url = f"http://localhost:{request.url.port}/cdn/{job.id}.mp4"
+        return JSONResponse({"video": {"url": url, "content_type": "video/mp4"}, "seed": 7})
+
+    async def download(self, request: Request) -> Response:
+        self.counts.authorizations.append(request.headers.get("authorization") or "(none on the CDN)")
+        job = self.jobs.get(request.path_params["id"])
+        if job is None:
+            return JSONResponse({"detail": "Not found."}, status_code=404)
+        return self.file("video.mp4", job)
