@@ -1,7 +1,7 @@
 """Chat messages to a video prompt: the last user message's text, its orientation, the ratio words gone.
 
 >>> parse_prompt("中国街头吃西瓜,生成视频比例9:16")
-PromptSpec(prompt='中国街头吃西瓜', orientation=<Orientation.PORTRAIT: 'portrait'>)
+PromptSpec(prompt='中国街头吃西瓜', orientation=<Orientation.PORTRAIT: 'portrait'>, explicit_orientation=True)
 """
 
 from __future__ import annotations
