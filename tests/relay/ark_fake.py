@@ -12,14 +12,13 @@ ends the task failed with `OutputVideoSensitiveContentDetected`. Result links po
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.relay.fakes import FakeUpstream, fault_response
+from tests.relay.fakes import FakeUpstream, Job
 
 SENSITIVE = "The request failed because the output video may contain sensitive information."
 _STATUS = {"queued": "queued", "in_progress": "running", "completed": "succeeded", "failed": "failed"}
@@ -49,18 +48,13 @@ class ArkUpstream(FakeUpstream):
         return JSONResponse({"id": self.new_job("cgt-").id})
 
     async def task(self, request: Request) -> Response:
-        denied = self.denied(request)
-        if denied is not None:
-            return denied
-        job = self.jobs.get(request.path_params["id"])
-        if job is None:
-            return JSONResponse({"error": {"code": "NotFound", "message": "task not found"}}, status_code=404)
-        self.counts.polls += 1
-        self.counts.poll_times.append(time.monotonic())
-        number, job.polls = job.polls, job.polls + 1
-        fault = self.script.poll_faults.get(number)
-        if fault is not None:
-            return fault_response(fault)
+        job = self.polled(
+            request,
+            request.path_params["id"],
+            missing=JSONResponse({"error": {"code": "NotFound", "message": "task not found"}}, status_code=404),
+        )
+        if not isinstance(job, Job):
+            return job
         status, _ = job.advance()
         body: dict[str, Any] = {"id": job.id, "model": "doubao-seedance", "status": _STATUS.get(status, status)}
         if status == "completed":

@@ -12,13 +12,11 @@ links point at `localhost` (another origin, like Model Studio's OSS bucket) and 
 
 from __future__ import annotations
 
-import time
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.relay.fakes import FakeUpstream, fault_response
+from tests.relay.fakes import FakeUpstream, Job
 
 INSPECTION = "Output data may contain inappropriate content."
 _STATUS = {"queued": "PENDING", "in_progress": "RUNNING", "completed": "SUCCEEDED", "failed": "FAILED"}
@@ -56,18 +54,13 @@ class DashScopeUpstream(FakeUpstream):
         return JSONResponse({"request_id": "r", "output": {"task_id": job.id, "task_status": "PENDING"}})
 
     async def task(self, request: Request) -> Response:
-        denied = self.denied(request)
-        if denied is not None:
-            return denied
-        job = self.jobs.get(request.path_params["id"])
-        if job is None:
-            return JSONResponse({"request_id": "r", "output": {"task_status": "UNKNOWN"}})
-        self.counts.polls += 1
-        self.counts.poll_times.append(time.monotonic())
-        number, job.polls = job.polls, job.polls + 1
-        fault = self.script.poll_faults.get(number)
-        if fault is not None:
-            return fault_response(fault)
+        job = self.polled(
+            request,
+            request.path_params["id"],
+            missing=JSONResponse({"request_id": "r", "output": {"task_status": "UNKNOWN"}}),
+        )
+        if not isinstance(job, Job):
+            return job
         status, _ = job.advance()
         output = {"task_id": job.id, "task_status": _STATUS.get(status, status)}
         if status == "completed":

@@ -175,6 +175,21 @@ class FakeUpstream:
         self.counts.max_active = max(self.counts.max_active, self.counts.active)
         return job
 
+    def polled(self, request: Request, job_id: str, missing: Response) -> Job | Response:
+        """The job a status request reads, counted; else the answer instead: a bad key, `missing` for an
+        unknown job, or the scripted fault of this poll."""
+        denied = self.denied(request)
+        if denied is not None:
+            return denied
+        job = self.jobs.get(job_id)
+        if job is None:
+            return missing
+        self.counts.polls += 1
+        self.counts.poll_times.append(time.monotonic())
+        number, job.polls = job.polls, job.polls + 1
+        fault = self.script.poll_faults.get(number)
+        return job if fault is None else fault_response(fault)
+
     def word(self, status: str) -> str:
         return SYNONYMS.get(status, status) if self.script.synonyms else status
 

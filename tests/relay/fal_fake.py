@@ -12,13 +12,11 @@ completes the request with a content-policy error as its result. The video link 
 
 from __future__ import annotations
 
-import time
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.relay.fakes import FakeUpstream, fault_response
+from tests.relay.fakes import FakeUpstream, Job
 
 REFUSED = "The content could not be processed because it contained material flagged by a content checker."
 _STATUS = {"queued": "IN_QUEUE", "in_progress": "IN_PROGRESS", "completed": "COMPLETED", "failed": "COMPLETED"}
@@ -54,18 +52,11 @@ class FalUpstream(FakeUpstream):
         )
 
     async def status(self, request: Request) -> Response:
-        denied = self.denied(request)
-        if denied is not None:
-            return denied
-        job = self.jobs.get(request.path_params["id"])
-        if job is None:
-            return JSONResponse({"detail": "Request not found"}, status_code=404)
-        self.counts.polls += 1
-        self.counts.poll_times.append(time.monotonic())
-        number, job.polls = job.polls, job.polls + 1
-        fault = self.script.poll_faults.get(number)
-        if fault is not None:
-            return fault_response(fault)
+        job = self.polled(
+            request, request.path_params["id"], missing=JSONResponse({"detail": "Request not found"}, status_code=404)
+        )
+        if not isinstance(job, Job):
+            return job
         status, _ = job.advance()
         code = _STATUS.get(status, status)
         return JSONResponse({"status": code, "request_id": job.id}, status_code=200 if code == "COMPLETED" else 202)

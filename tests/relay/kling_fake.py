@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.relay.fakes import FakeUpstream, fault_response
+from tests.relay.fakes import FakeUpstream, Job
 
 ACCESS = "AK-kling-test-0123456789"
 SECRET = "SK-kling-test-abcdefghij"
@@ -80,18 +80,13 @@ class KlingUpstream(FakeUpstream):
         return JSONResponse({"code": 0, "message": "SUCCEED", "request_id": "r", "data": data})
 
     async def query(self, request: Request) -> Response:
-        denied = self.denied(request)
-        if denied is not None:
-            return denied
-        job = self.jobs.get(request.path_params["id"])
-        if job is None:
-            return JSONResponse({"code": 1203, "message": "Task not found"}, status_code=404)
-        self.counts.polls += 1
-        self.counts.poll_times.append(time.monotonic())
-        number, job.polls = job.polls, job.polls + 1
-        fault = self.script.poll_faults.get(number)
-        if fault is not None:
-            return fault_response(fault)
+        job = self.polled(
+            request,
+            request.path_params["id"],
+            missing=JSONResponse({"code": 1203, "message": "Task not found"}, status_code=404),
+        )
+        if not isinstance(job, Job):
+            return job
         status, _ = job.advance()
         data: dict[str, Any] = {"task_id": job.id, "created_at": 0, "updated_at": 0}
         data["task_status"] = {"queued": "submitted", "in_progress": "processing", "completed": "succeed"}.get(

@@ -12,14 +12,13 @@ is "failed" refuses the create as sensitive input (1026). The download link poin
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.relay.fakes import FakeUpstream, fault_response
+from tests.relay.fakes import FakeUpstream, Job
 
 SENSITIVE = "input new_sensitive"
 _STATUS = {"queued": "Queueing", "in_progress": "Processing", "completed": "Success", "failed": "Fail"}
@@ -54,18 +53,13 @@ class MiniMaxUpstream(FakeUpstream):
         return JSONResponse({"task_id": self.new_job("1").id, "base_resp": OK})
 
     async def query(self, request: Request) -> Response:
-        denied = self.denied(request)
-        if denied is not None:
-            return denied
-        job = self.jobs.get(request.query_params.get("task_id", ""))
-        if job is None:
-            return JSONResponse({"base_resp": {"status_code": 2013, "status_msg": "invalid params"}})
-        self.counts.polls += 1
-        self.counts.poll_times.append(time.monotonic())
-        number, job.polls = job.polls, job.polls + 1
-        fault = self.script.poll_faults.get(number)
-        if fault is not None:
-            return fault_response(fault)
+        job = self.polled(
+            request,
+            request.query_params.get("task_id", ""),
+            missing=JSONResponse({"base_resp": {"status_code": 2013, "status_msg": "invalid params"}}),
+        )
+        if not isinstance(job, Job):
+            return job
         status, _ = job.advance()
         body: dict[str, Any] = {"task_id": job.id, "status": _STATUS.get(status, status), "base_resp": OK}
         if status == "completed":

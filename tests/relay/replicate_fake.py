@@ -11,14 +11,13 @@ replicate.delivery) and must get no key.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.relay.fakes import FakeUpstream, fault_response
+from tests.relay.fakes import FakeUpstream, Job
 
 NSFW = "NSFW content detected. Try running it again, or try a different prompt."
 _STATUS = {"queued": "starting", "in_progress": "processing", "completed": "succeeded", "failed": "failed"}
@@ -56,18 +55,11 @@ class ReplicateUpstream(FakeUpstream):
         )
 
     async def prediction(self, request: Request) -> Response:
-        denied = self.denied(request)
-        if denied is not None:
-            return denied
-        job = self.jobs.get(request.path_params["id"])
-        if job is None:
-            return JSONResponse({"detail": "Not found."}, status_code=404)
-        self.counts.polls += 1
-        self.counts.poll_times.append(time.monotonic())
-        number, job.polls = job.polls, job.polls + 1
-        fault = self.script.poll_faults.get(number)
-        if fault is not None:
-            return fault_response(fault)
+        job = self.polled(
+            request, request.path_params["id"], missing=JSONResponse({"detail": "Not found."}, status_code=404)
+        )
+        if not isinstance(job, Job):
+            return job
         status, _ = job.advance()
         body: dict[str, Any] = {"id": job.id, "status": _STATUS.get(status, status), "output": None, "error": None}
         if status == "completed":

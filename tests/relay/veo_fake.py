@@ -12,14 +12,13 @@ safety filters withhold ends `done` with `raiMediaFilteredCount` and `raiMediaFi
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.relay.fakes import FakeUpstream, Job, fault_response
+from tests.relay.fakes import FakeUpstream, Job
 
 FILTERED = "The video was withheld: it may violate our policies on violent content (support code 17301594)."
 
@@ -57,19 +56,14 @@ class VeoUpstream(FakeUpstream):
         return JSONResponse({"name": f"models/{model}/operations/{job.id}"})
 
     async def operation(self, request: Request) -> Response:
-        denied = self.denied(request)
-        if denied is not None:
-            return denied
-        job = self.jobs.get(request.path_params["id"])
-        if job is None:
-            return JSONResponse({"error": {"code": 404, "message": "Operation not found."}}, status_code=404)
-        self.counts.polls += 1
-        self.counts.poll_times.append(time.monotonic())
+        job = self.polled(
+            request,
+            request.path_params["id"],
+            missing=JSONResponse({"error": {"code": 404, "message": "Operation not found."}}, status_code=404),
+        )
+        if not isinstance(job, Job):
+            return job
         await asyncio.sleep(0.005)
-        number, job.polls = job.polls, job.polls + 1
-        fault = self.script.poll_faults.get(number)
-        if fault is not None:
-            return fault_response(fault)
         name = f"models/{request.path_params['model']}/operations/{job.id}"
         return JSONResponse(self._operation(job, name, str(request.base_url)))
 
