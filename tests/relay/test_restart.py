@@ -37,7 +37,7 @@ def test_sigkill_mid_poll_resumes_the_same_upstream_job(tmp_path: Path, media: P
     fake = VideosUpstream(media, Script(progress=(0, *range(3, 100, 3))))
     with serving(fake) as up:
         upstreams = {"acme": upstream(up.url, poll_interval=0.05, max_poll_interval=0.05)}
-        env = server_env(tmp_path, {"m": relayed("openai-videos:acme")}, lease_seconds="1")
+        env = server_env(tmp_path, {"m": relayed("openai-videos:acme")}, lease_seconds="3")
         env["REELGATE_UPSTREAMS"] = json.dumps(upstreams)
         server = Server(tmp_path / "data", env)
         servers.append(server)
