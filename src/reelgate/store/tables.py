@@ -102,6 +102,12 @@ tasks = Table(
     Column("remixed_from", String(40)),
     #: The completed video this one continues (`POST /v1/videos/extensions`): its first `seconds` are copied.
     Column("extended_from", String(40)),
+    #: The completed video this one edits (`POST /v1/videos/edits`), keeping its timing and framing.
+    Column("edited_from", String(40)),
+    #: Storage key of an uploaded source video (an edit or extension of a file rather than of a task).
+    Column("input_video", String(100)),
+    #: JSON list of the character ids (`char_...`) the prompt refers to; NULL when none.
+    Column("characters", Text),
     #: Storage key of the reference image (image-to-video), fitted to `size`.
     Column("input_image", String(100)),
     #: Storage key of the frame grid, made the first time a client asks for it.
@@ -110,6 +116,20 @@ tasks = Table(
     Column("deleted_at", UtcDateTime),
     #: The backend's checkpoint (e.g. the upstream job a relay resumes after a restart); opaque here.
     Column("backend_state", Text),
+)
+
+characters = Table(
+    "characters",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("key_id", String(40), ForeignKey("api_keys.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    #: JSON list of the storage keys of the key frames (PNG) taken from the uploaded clip.
+    Column("frames", Text, nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("deleted_at", UtcDateTime),
 )
 
 idempotency_keys = Table(

@@ -54,6 +54,12 @@ class Task:
     files_expired: bool = False
     remixed_from: str | None = None
     extended_from: str | None = None
+    #: The completed video this one edits (`POST /v1/videos/edits`).
+    edited_from: str | None = None
+    #: Storage key of an uploaded source video (an edit or an extension of a file).
+    input_video: str | None = None
+    #: JSON list of the character ids the prompt refers to, or None.
+    characters: str | None = None
     input_image: str | None = None
     spritesheet_file: str | None = None
     deleted_at: datetime | None = None
@@ -62,8 +68,8 @@ class Task:
 
     @property
     def stored_files(self) -> tuple[str, ...]:
-        """Storage keys of every file kept for this task: video, thumbnail, spritesheet, reference image."""
-        keys = (self.video_file, self.thumbnail_file, self.spritesheet_file, self.input_image)
+        """Storage keys of every file kept for this task: video, thumbnail, spritesheet, reference image and video."""
+        keys = (self.video_file, self.thumbnail_file, self.spritesheet_file, self.input_image, self.input_video)
         return tuple(key for key in keys if key is not None)
 
     @property
