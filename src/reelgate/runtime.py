@@ -35,7 +35,7 @@ from reelgate.store.db import create_engine, migrate
 from reelgate.tasks import repository as repo
 from reelgate.tasks.models import Task
 from reelgate.tasks.service import Policy, TaskService
-from reelgate.webhooks.sender import send_forever, send_policy
+from reelgate.webhooks.sender import prune_forever, send_forever, send_policy
 from reelgate.workers import orphans, retention
 from reelgate.workers.recovery import recover
 from reelgate.workers.runner import Worker
@@ -150,6 +150,10 @@ async def open_runtime(
         expiry = retention.sweep_forever(engine, storage, settings.retention_sweep_seconds)
         sweepers.append(asyncio.create_task(expiry, name="reelgate-retention"))
     sweepers.append(asyncio.create_task(send_forever(engine, send_policy(settings)), name="reelgate-webhooks"))
+    if settings.webhook_delivery_retention_days:
+        keep = timedelta(days=settings.webhook_delivery_retention_days)
+        pruning = prune_forever(engine, keep, settings.retention_sweep_seconds)
+        sweepers.append(asyncio.create_task(pruning, name="reelgate-webhook-pruning"))
     cleanup = orphans.sweep_forever(engine, storage, settings.work_dir, settings)
     sweepers.append(asyncio.create_task(cleanup, name="reelgate-orphans"))
     if engine.dialect.name == "postgresql":

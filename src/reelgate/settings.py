@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     #: Private hosts or CIDRs reference image URLs may reach (e.g. `["10.1.2.0/24", "images.internal"]`);
     #: everything private, loopback, link-local or multicast is refused otherwise.
     image_fetch_allow: list[str] = Field(default_factory=list)
+    #: Largest uploaded source video (an edit's, an extension's or a character's clip), in bytes.
+    video_upload_max_bytes: int = Field(200 * 1024 * 1024, ge=1024)
+    #: Longest uploaded source video, in seconds (the longest video a model makes, an extension's 20 s).
+    video_upload_max_seconds: float = Field(20.0, gt=0, le=600)
+    #: Time allowed to read an uploaded video's header and check its first and last frames decode.
+    video_upload_probe_timeout: float = Field(15.0, gt=0, le=300)
     #: Seconds between a webhook delivery's failed attempts (Standard Webhooks' schedule); once it runs out
     #: the delivery fails and its endpoint is disabled. Webhook URLs obey `image_fetch_allow` too.
     webhook_retry_seconds: list[float] = Field(
@@ -100,6 +106,9 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = Field(1.0, gt=0)
     #: Total time one webhook attempt may take.
     webhook_timeout: float = Field(15.0, gt=0, le=120)
+    #: Days a delivery that ended (delivered, or failed for good) stays visible to the operator; 0 keeps
+    #: them forever. Pending deliveries are never pruned. Checked every `retention_sweep_seconds`.
+    webhook_delivery_retention_days: float = Field(30, ge=0)
     #: Origins whose pages may call `/v1/` from a browser (CORS); `["*"]`, any, as OpenAI's API allows.
     cors_allow_origins: list[str] = Field(default_factory=lambda: ["*"])
     #: Where videos, thumbnails and reference images are kept: empty means `{data_dir}/media`;

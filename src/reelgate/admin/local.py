@@ -128,12 +128,13 @@ class LocalAdmin:
         return presenters.endpoint_object(endpoint)
 
     async def webhook_deliveries(
-        self, endpoint_id: str | None = None, task_id: str | None = None
+        self, endpoint_id: str | None = None, task_id: str | None = None, limit: int = 100, after: str | None = None
     ) -> WebhookDeliveryList:
-        """Newest first (at most 100): state, attempts, last status or error, and the next try."""
+        """Newest first, a page of `limit` after the delivery `after`: state, attempts, last status or
+        error, and the next try."""
         async with self._engine.connect() as conn:
-            found = await webhooks.deliveries(conn, endpoint_id=endpoint_id, task_id=task_id)
-        return WebhookDeliveryList(data=[presenters.delivery_object(delivery) for delivery in found])
+            page = await webhooks.deliveries(conn, endpoint_id=endpoint_id, task_id=task_id, limit=limit, after=after)
+        return presenters.delivery_list(page)
 
     async def resend_delivery(self, delivery_id: str) -> WebhookDeliveryObject:
         """Send again at the next sweep, same body and `webhook-id`; Conflict if the endpoint is off."""

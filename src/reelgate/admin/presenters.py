@@ -16,6 +16,7 @@ from reelgate.admin.schemas import (
     UsageItem,
     UsageQuery,
     UsageReport,
+    WebhookDeliveryList,
     WebhookDeliveryObject,
     WebhookEndpointObject,
 )
@@ -137,3 +138,9 @@ def delivery_object(delivery: Delivery) -> WebhookDeliveryObject:
         created_at=unix(delivery.created_at),
         payload=delivery.payload,
     )
+
+
+def delivery_list(page: Page[Delivery]) -> WebhookDeliveryList:
+    data = [delivery_object(delivery) for delivery in page.items]
+    first, last = (data[0].id, data[-1].id) if data else (None, None)
+    return WebhookDeliveryList(data=data, first_id=first, last_id=last, has_more=page.has_more)

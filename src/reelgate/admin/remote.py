@@ -106,9 +106,10 @@ class RemoteAdmin:
         return await self._call(WebhookEndpointObject, "DELETE", f"/admin/webhooks/{webhook_id}")
 
     async def webhook_deliveries(
-        self, endpoint_id: str | None = None, task_id: str | None = None
+        self, endpoint_id: str | None = None, task_id: str | None = None, limit: int = 100, after: str | None = None
     ) -> WebhookDeliveryList:
-        params = {name: value for name, value in (("endpoint_id", endpoint_id), ("task_id", task_id)) if value}
+        given = (("endpoint_id", endpoint_id), ("task_id", task_id), ("limit", str(limit)), ("after", after))
+        params = {name: value for name, value in given if value}
         return await self._call(WebhookDeliveryList, "GET", "/admin/webhook-deliveries", params=params)
 
     async def resend_delivery(self, delivery_id: str) -> WebhookDeliveryObject:

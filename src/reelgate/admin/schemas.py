@@ -348,3 +348,6 @@ class WebhookDeliveryObject(BaseModel):
 class WebhookDeliveryList(BaseModel):
     object: Literal["list"] = "list"
     data: list[WebhookDeliveryObject]
+    first_id: str | None = None
+    last_id: str | None = None  #: pass as `after` for the next (older) page
+    has_more: bool = False

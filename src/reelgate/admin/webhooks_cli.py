@@ -77,15 +77,23 @@ def webhooks_remove(
 def webhooks_deliveries(
     endpoint: Annotated[str | None, typer.Option(help="Only this endpoint's (we_...).")] = None,
     task: Annotated[str | None, typer.Option(help="Only this task's (task_...).")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="At most this many.")] = 100,
+    after: Annotated[str | None, typer.Option(help="Older than this delivery (wh_...): the next page.")] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     server: Server = None,
     admin_token: AdminToken = None,
 ) -> None:
-    """Deliveries, newest first: id (the webhook-id), event, state, attempts, last status, next try, task."""
+    """Deliveries, newest first: id (the webhook-id), event, state, attempts, last status, next try, task.
+
+    When more are older than the page, the last line says how to ask for them.
+    """
     target = Target(data_dir, database_url, server, admin_token)
-    for delivery in run(target, lambda a: a.webhook_deliveries(endpoint, task)).data:
+    page = run(target, lambda a: a.webhook_deliveries(endpoint, task, limit, after))
+    for delivery in page.data:
         typer.echo(delivery_line(delivery))
+    if page.has_more:
+        typer.echo(f"... more: --after {page.last_id}")
 
 
 @webhooks_app.command("resend")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from reelgate.admin.local import LocalAdmin
 from reelgate.admin.schemas import (
@@ -74,12 +74,17 @@ async def admin_delete_webhook(webhook_id: str, admin: Admin) -> WebhookEndpoint
     return await admin.delete_webhook(webhook_id)
 
 
-@admin_router.get("/webhook-deliveries", **contract(WebhookDeliveryList, ()))
+@admin_router.get("/webhook-deliveries", **contract(WebhookDeliveryList, (400,)))
 async def admin_deliveries(
-    admin: Admin, endpoint_id: str | None = None, task_id: str | None = None
+    admin: Admin,
+    endpoint_id: str | None = None,
+    task_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+    after: str | None = None,
 ) -> WebhookDeliveryList:
-    """Newest first: state, attempts, last status or error, and the next try of each delivery."""
-    return await admin.webhook_deliveries(endpoint_id, task_id)
+    """Newest first: state, attempts, last status or error, and the next try of each delivery; pages of
+    `limit`, the next one `after` the previous page's `last_id`."""
+    return await admin.webhook_deliveries(endpoint_id, task_id, limit, after)
 
 
 @admin_router.post("/webhook-deliveries/{delivery_id}/resend", **contract(WebhookDeliveryObject, (404, 409)))

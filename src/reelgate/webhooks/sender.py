@@ -44,6 +44,10 @@ class Attempt:
         return self.status is not None and 200 <= self.status < 300
 
 
+#: Deliveries deleted per transaction when pruning (`store.prune`'s default).
+PRUNE_BATCH = 1000
+
+
 @dataclass(frozen=True)
 class SendPolicy:
     schedule: Sequence[float]  #: seconds to wait after the 1st, 2nd, ... failed attempt
@@ -150,3 +154,26 @@ async def send_forever(engine: AsyncEngine, policy: SendPolicy) -> None:
         except Exception:
             log.exception("webhook sweep failed; trying again")
         await asyncio.sleep(policy.poll_seconds)
+
+
+async def prune_forever(engine: AsyncEngine, keep: timedelta, every_seconds: float) -> None:
+    """Delete ended deliveries older than `keep`, now and every `every_seconds`; pending ones always stay."""
+    while True:
+        try:
+            await prune_ended(engine, datetime.now(UTC) - keep)
+        except Exception:
+            log.exception("webhook delivery pruning failed; trying again")
+        await asyncio.sleep(every_seconds)
+
+
+async def prune_ended(engine: AsyncEngine, before: datetime) -> int:
+    """Delete every ended delivery created before `before`, a batch per transaction; how many."""
+    total = 0
+    while True:
+        async with engine.begin() as conn:
+            removed = await store.prune(conn, before)
+        total += removed
+        if removed < PRUNE_BATCH:
+            if total:
+                log.info("pruned %d ended webhook deliveries created before %s", total, before.isoformat())
+            return total

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from reelgate.store.paging import Page
 from reelgate.store.tables import webhook_deliveries, webhook_endpoints
 from reelgate.tasks.models import Task, TaskStatus
 
@@ -156,16 +157,42 @@ async def record(conn: AsyncConnection, delivery_id: str, **values: Any) -> None
 
 
 async def deliveries(
-    conn: AsyncConnection, *, endpoint_id: str | None = None, task_id: str | None = None, limit: int = 100
-) -> list[Delivery]:
-    """Newest first, optionally of one endpoint or one task."""
+    conn: AsyncConnection,
+    *,
+    endpoint_id: str | None = None,
+    task_id: str | None = None,
+    limit: int = 100,
+    after: str | None = None,
+) -> Page[Delivery]:
+    """Newest first, optionally of one endpoint or one task; `after` is the last delivery id already seen.
+
+    Ids are random, so the cursor is (created_at, id): a page never shifts when new deliveries arrive.
+    An `after` that names no delivery (pruned, or never existed) starts from the newest.
+    """
+    table = webhook_deliveries.c
     query = select(webhook_deliveries)
     if endpoint_id is not None:
-        query = query.where(webhook_deliveries.c.endpoint_id == endpoint_id)
+        query = query.where(table.endpoint_id == endpoint_id)
     if task_id is not None:
-        query = query.where(webhook_deliveries.c.task_id == task_id)
-    rows = await conn.execute(query.order_by(webhook_deliveries.c.created_at.desc()).limit(limit))
-    return [Delivery(**row._mapping) for row in rows]
+        query = query.where(table.task_id == task_id)
+    seen = await get_delivery(conn, after) if after else None
+    if seen is not None:
+        query = query.where(tuple_(table.created_at, table.id) < tuple_(seen.created_at, seen.id))
+    rows = list(await conn.execute(query.order_by(table.created_at.desc(), table.id.desc()).limit(limit + 1)))
+    return Page([Delivery(**row._mapping) for row in rows[:limit]], has_more=len(rows) > limit)
+
+
+async def prune(conn: AsyncConnection, before: datetime, limit: int = 1000) -> int:
+    """Delete up to `limit` deliveries that ended (delivered or failed) and were created before `before`."""
+    table = webhook_deliveries.c
+    ended = (
+        select(table.id)
+        .where(table.state.in_([DELIVERED, FAILED]), table.created_at < before)
+        .order_by(table.created_at)
+        .limit(limit)
+    )
+    result = await conn.execute(delete(webhook_deliveries).where(table.id.in_(ended.scalar_subquery())))
+    return int(result.rowcount or 0)
 
 
 async def get_delivery(conn: AsyncConnection, delivery_id: str) -> Delivery | None:
