@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     locale: Literal["zh", "en"] = "zh"
     #: How many tasks the embedded worker pool renders at once.
     worker_slots: int = Field(1, ge=1, le=64)
+    #: Child processes the procedural backend renders in, so renders never hold the server's GIL (its
+    #: event loop serves the streams); empty means one per worker slot, 0 renders in threads of this process.
+    render_processes: int | None = Field(None, ge=0, le=64)
     #: The backends this process renders (catalog `backend` names); empty renders every one the catalog
     #: names. Tasks of the others stay queued for a process that runs them (`reelgate worker` on a GPU host).
     run_backends: list[str] = Field(default_factory=list)

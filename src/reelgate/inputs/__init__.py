@@ -4,6 +4,7 @@
                               └─ URL ───────> fetch_image ─────┴─> bytes ──> load_image ──> fit_cover ──> save_reference
 
 `images` turns bytes into pixels; `fetch` gets bytes from a URL without reaching our own network.
+`videos` checks an uploaded source video (an edit's, an extension's, a character's) and cuts key frames.
 Nothing here knows about HTTP servers: the API layer calls these and renders their `InvalidRequest`s.
 """
 
