@@ -16,6 +16,7 @@ from pathlib import Path
 
 from reelgate.backends.base import GeneratedVideo, ProgressCallback, VideoSpec
 from reelgate.backends.diffusion.config import DiffusionConfig
+from reelgate.backends.diffusion.extension import render_extension
 from reelgate.backends.diffusion.loader import Loaded, LoadError, load
 from reelgate.backends.diffusion.render import Job, Stopped, render
 from reelgate.backends.diffusion.warmup import Served, run_shapes, warm_up
@@ -37,6 +38,18 @@ class DiffusionBackend:
         self._failed = False
         self._gpu = ThreadPoolExecutor(1, thread_name_prefix="reelgate-gpu")
         self._starting: asyncio.Future[None] | None = None
+
+    @property
+    def can_extend(self) -> bool:
+        """Continues videos (`POST /v1/videos/extensions`) only with an image-to-video pipeline, which starts
+        the continuation on the source's last frame: LTX's shares the text model's weights, Wan's needs its own."""
+        return self.config.family.image_shares_weights or self.config.image_weights is not None
+
+    @property
+    def takes_characters(self) -> bool:
+        """Shows characters only with an image-to-video pipeline: the first character's key frame is the
+        image the video starts from (unless the request brought a reference image of its own)."""
+        return self.config.family.image_shares_weights or self.config.image_weights is not None
 
     @property
     def problem(self) -> str | None:
@@ -98,6 +111,8 @@ class DiffusionBackend:
         import torch
 
         try:
+            if spec.extend_of is not None:
+                return render_extension(job, spec, workdir, on_progress)
             return render(job, spec, workdir, on_progress)
         except Stopped:
             raise GenerationError("The generation was stopped.", code="cancelled") from None
