@@ -58,6 +58,9 @@ class ExtendSource:
     seed: int
     seconds: int
     video: Path
+    #: The source task's backend note (`Checkpoint.saved`): a relay finds there the upstream's own
+    #: reference to the video, to extend it where it was made.
+    backend_state: str | None = None
 
 
 #: Between a parent's prompt and the remix instructions that follow it.

@@ -331,7 +331,13 @@ class Worker:
             video = await self._storage.fetch(source.video_file, workdir / "source.mp4")
         if source is None or video is None:
             raise GenerationError("The video this extension continues is no longer stored.")
-        return ExtendSource(prompt=source.prompt, seed=source.seed, seconds=source.seconds, video=video)
+        return ExtendSource(
+            prompt=source.prompt,
+            seed=source.seed,
+            seconds=source.seconds,
+            video=video,
+            backend_state=source.backend_state,
+        )
 
     async def _remix_source(self, task: Task) -> RemixSource | None:
         """The original prompt and seed of a remix chain, with every earlier instruction appended."""
