@@ -35,6 +35,7 @@ from reelgate.store.db import create_engine, migrate
 from reelgate.tasks import repository as repo
 from reelgate.tasks.models import Task
 from reelgate.tasks.service import Policy, TaskService
+from reelgate.tasks.watchers import RowReader
 from reelgate.webhooks.sender import prune_forever, send_forever, send_policy
 from reelgate.workers import orphans, retention
 from reelgate.workers.recovery import recover
@@ -139,13 +140,15 @@ async def open_runtime(
         resend_protection=settings.resend_protection,
         retention=timedelta(days=settings.retention_days) if settings.retention_days else None,
     )
-    tasks = TaskService(engine, dispatcher, bus, policy, metrics, storage, runs=only)
+    rows = RowReader(engine, bus, poll_seconds=settings.keepalive_seconds / 2)
+    tasks = TaskService(engine, dispatcher, bus, policy, metrics, storage, runs=only, rows=rows)
     runtime = Runtime(settings, catalog, engine, bus, storage, dispatcher, tasks, metrics, backends)
     await dispatcher.start()
     managed = [m for m in map(lifecycle, backends.values()) if m is not None]
     # Loading weights takes minutes: readiness reports it while the server already answers.
     sweepers = [asyncio.create_task(m.start(), name="reelgate-backend-start") for m in managed]
     sweepers.append(asyncio.create_task(_sweep(runtime, only), name="reelgate-recovery"))
+    sweepers.append(asyncio.create_task(rows.run(), name="reelgate-task-rows"))
     if settings.retention_days:
         expiry = retention.sweep_forever(engine, storage, settings.retention_sweep_seconds)
         sweepers.append(asyncio.create_task(expiry, name="reelgate-retention"))

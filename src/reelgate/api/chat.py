@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import aclosing
 from dataclasses import replace
 from typing import Annotated, Any
 
@@ -189,11 +188,14 @@ async def markdown_pieces(
 async def _following(
     tasks: TaskService, task: Task, markdown: ChatMarkdown, keepalive: float | None
 ) -> AsyncGenerator[str, None]:
+    """Pieces as the task's snapshots arrive; a keep-alive dot whenever half `keepalive` passed without
+    one. The dots run on this stream's own clock: however slow the database, they leave on time."""
     half = keepalive / 2 if keepalive else 2.0
     last_sent = time.monotonic()
-    async with aclosing(tasks.watch(task.id, poll_seconds=half)) as snapshots:
-        async for snapshot in snapshots:
-            pieces = markdown.advance(snapshot)
+    async with tasks.follow(task.id) as snapshots:
+        while not markdown.ended:
+            snapshot = await snapshots.next(last_sent + half - time.monotonic() if keepalive else half)
+            pieces = markdown.advance(snapshot) if snapshot else []
             if not pieces and keepalive and time.monotonic() - last_sent >= half:
                 pieces = [markdown.keepalive()]
             for piece in pieces:

@@ -6,12 +6,13 @@ runs inside the caller's transaction, so a debit and the task insert commit or r
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reelgate.errors import InsufficientQuota, InvalidRequest
@@ -54,13 +55,58 @@ async def debit(conn: AsyncConnection, key_id: str, amount: int, task_id: str) -
     balance = result.scalar_one_or_none()
     if balance is None:
         left = (await conn.execute(select(api_keys.c.balance).where(api_keys.c.id == key_id))).scalar_one()
-        raise InsufficientQuota(
-            f"Your balance is too low for this request: it costs {format_credits(amount)} credits and this key "
-            f"has {format_credits(left)} left. Ask the operator to top it up "
-            f"(`reelgate keys topup {key_id} AMOUNT --reason ...`) and try again."
-        )
+        raise too_low(key_id, amount, left)
     await _record(conn, key_id, task_id, EntryKind.CHARGE, -amount, balance, "")
     return int(balance)
+
+
+def too_low(key_id: str, amount: int, left: int) -> InsufficientQuota:
+    return InsufficientQuota(
+        f"Your balance is too low for this request: it costs {format_credits(amount)} credits and this key "
+        f"has {format_credits(left)} left. Ask the operator to top it up "
+        f"(`reelgate keys topup {key_id} AMOUNT --reason ...`) and try again."
+    )
+
+
+@dataclass(frozen=True)
+class Charge:
+    key_id: str
+    task_id: str
+    amount: int
+    #: The key's balance once this charge (and those before it) is taken.
+    balance_after: int
+
+
+async def balances(conn: AsyncConnection, key_ids: Collection[str]) -> dict[str, int]:
+    """The keys' balances now: call with their rows locked, so that nothing changes them before `charge_all`."""
+    rows = await conn.execute(select(api_keys.c.id, api_keys.c.balance).where(api_keys.c.id.in_(key_ids)))
+    return {row.id: int(row.balance) for row in rows}
+
+
+async def charge_all(conn: AsyncConnection, charges: list[Charge]) -> None:
+    """Write charges decided against `balances` (each covered): the keys' last balances and one entry each,
+    in two statements however many there are."""
+    if not charges:
+        return
+    last = {charge.key_id: charge.balance_after for charge in charges}
+    await conn.execute(
+        update(api_keys).where(api_keys.c.id == bindparam("key")).values(balance=bindparam("left")),
+        [{"key": key_id, "left": left} for key_id, left in last.items()],
+    )
+    now = datetime.now(UTC)
+    entries = [
+        {
+            "key_id": c.key_id,
+            "task_id": c.task_id,
+            "kind": EntryKind.CHARGE.value,
+            "amount": -c.amount,
+            "balance_after": c.balance_after,
+            "note": "",
+            "created_at": now,
+        }
+        for c in charges
+    ]
+    await conn.execute(insert(ledger), entries)
 
 
 async def refund(conn: AsyncConnection, key_id: str, amount: int, task_id: str) -> int:

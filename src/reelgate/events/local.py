@@ -1,10 +1,14 @@
-"""In-process pub/sub: one asyncio.Queue per listener. Snapshots of the task row, never a second truth."""
+"""In-process pub/sub: one asyncio.Queue per listener. Snapshots of the task row, never a second truth.
+
+The bus keeps the last snapshot of each task watched here, so that a stream joining a watched task
+starts from it without reading the row; it is dropped with the task's last listener.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
 from reelgate.tasks.models import Task
@@ -12,29 +16,56 @@ from reelgate.tasks.models import Task
 
 class LocalSubscription:
     def __init__(self) -> None:
-        self._queue: asyncio.Queue[Task] = asyncio.Queue()
+        self._queue: asyncio.Queue[Task | Exception] = asyncio.Queue()
 
-    def put(self, task: Task) -> None:
-        self._queue.put_nowait(task)
+    def put(self, item: Task | Exception) -> None:
+        self._queue.put_nowait(item)
 
     async def next(self, wait_seconds: float) -> Task | None:
+        """The next snapshot, or None after `wait_seconds` of silence; raises what `fail` delivered."""
         try:
-            return await asyncio.wait_for(self._queue.get(), wait_seconds)
-        except TimeoutError:
+            if wait_seconds <= 0:
+                item = self._queue.get_nowait()
+            else:
+                async with asyncio.timeout(wait_seconds):
+                    item = await self._queue.get()
+        except (TimeoutError, asyncio.QueueEmpty):
             return None
+        if isinstance(item, Exception):
+            raise item
+        return item
 
 
 class LocalEventBus:
     def __init__(self) -> None:
         self._listeners: defaultdict[str, set[LocalSubscription]] = defaultdict(set)
+        self._latest: dict[str, Task] = {}
 
     def publish(self, task: Task) -> None:
-        for listener in self._listeners.get(task.id, ()):
+        listeners = self._listeners.get(task.id)
+        if not listeners:
+            return
+        self._latest[task.id] = task
+        for listener in listeners:
             listener.put(task)
+
+    def refreshed(self, task: Task) -> None:
+        """Publish a snapshot read from the row only if it differs from the last one published."""
+        if self._latest.get(task.id) != task:
+            self.publish(task)
+
+    def fail(self, task_ids: Iterable[str], error: Exception) -> None:
+        """Tell every listener of these tasks that they cannot be followed any further."""
+        for task_id in task_ids:
+            for listener in self._listeners.get(task_id, ()):
+                listener.put(error)
 
     @asynccontextmanager
     async def subscribe(self, task_id: str) -> AsyncIterator[LocalSubscription]:
         subscription = LocalSubscription()
+        latest = self._latest.get(task_id)
+        if latest is not None:
+            subscription.put(latest)
         self._listeners[task_id].add(subscription)
         try:
             yield subscription
@@ -42,10 +73,19 @@ class LocalEventBus:
             self._listeners[task_id].discard(subscription)
             if not self._listeners[task_id]:
                 del self._listeners[task_id]
+                self._latest.pop(task_id, None)
 
     def watching(self, task_id: str) -> bool:
         """Whether anything in this process listens to the task."""
         return task_id in self._listeners
+
+    def watched(self) -> list[str]:
+        """The tasks something in this process listens to and that have not ended."""
+        return [
+            task_id
+            for task_id in self._listeners
+            if (latest := self._latest.get(task_id)) is None or not latest.status.is_final
+        ]
 
     @property
     def listener_count(self) -> int:

@@ -55,6 +55,20 @@ async def notify(conn: AsyncConnection, task: Task) -> None:
         await conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload})
 
 
+async def notify_all(conn: AsyncConnection, changed: list[Task]) -> None:
+    """`notify` for many tasks in one statement per channel kind."""
+    if conn.dialect.name != "postgresql" or not changed:
+        return
+    sent = f"{time.time():.6f}"
+    hints = [{"channel": TASK_CHANNEL, "payload": f"{task.id} {sent}"} for task in changed]
+    hints += [
+        {"channel": queue_channel(task.backend), "payload": f"{task.id} {sent}"}
+        for task in changed
+        if task.status is TaskStatus.QUEUED
+    ]
+    await conn.execute(text("SELECT pg_notify(:channel, :payload)"), hints)
+
+
 def asyncpg_dsn(database_url: str) -> str:
     """The plain `postgresql://` DSN asyncpg connects to, from SQLAlchemy's `postgresql+asyncpg://` URL."""
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)

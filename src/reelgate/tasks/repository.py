@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, String, any_, bindparam, false, func, inse
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from reelgate.events.postgres import notify
+from reelgate.events.postgres import notify, notify_all
 from reelgate.store.paging import Page, PageRequest, fetch_page
 from reelgate.store.tables import tasks
 from reelgate.tasks import lifecycle
@@ -20,12 +20,23 @@ from reelgate.webhooks import store as webhooks
 
 
 async def insert_task(conn: AsyncConnection, task: Task, request_hash: str | None = None) -> None:
+    await conn.execute(insert(tasks).values(_row(task, request_hash)))
+    await notify(conn, task)
+
+
+async def insert_tasks(conn: AsyncConnection, new: list[tuple[Task, str | None]]) -> None:
+    """Insert tasks (each with its request hash) in one statement, as `insert_task` would one by one."""
+    if new:
+        await conn.execute(insert(tasks), [_row(task, request_hash) for task, request_hash in new])
+        await notify_all(conn, [task for task, _ in new])
+
+
+def _row(task: Task, request_hash: str | None) -> dict[str, Any]:
     values = {k: v for k, v in task.__dict__.items() if k != "error"}
     values["request_hash"] = request_hash
     values["status"] = task.status.value
     values["orientation"] = task.orientation.value
-    await conn.execute(insert(tasks).values(values))
-    await notify(conn, task)
+    return values
 
 
 async def get_task(conn: AsyncConnection, task_id: str) -> Task | None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 import tempfile
-from collections.abc import AsyncGenerator, Collection
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from reelgate.billing.limits import Limits, RateState, enforce
 from reelgate.catalog import ModelEntry, Size
 from reelgate.dispatch.base import Dispatcher
 from reelgate.errors import InvalidRequest, NotFound
-from reelgate.events.base import EventBus
+from reelgate.events.base import EventBus, Subscription
 from reelgate.ids import is_task_id, new_task_id
 from reelgate.observability.metrics import Metrics
 from reelgate.prompt import PromptSpec
@@ -33,7 +34,9 @@ from reelgate.store.paging import Page, PageRequest
 from reelgate.store.tables import api_keys
 from reelgate.tasks import dedupe
 from reelgate.tasks import repository as repo
+from reelgate.tasks.admission import GroupCommit
 from reelgate.tasks.models import Task, TaskStatus
+from reelgate.tasks.watchers import RowReader
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ class TaskService:
         metrics: Metrics | None = None,
         storage: Storage | None = None,
         runs: Collection[str] | None = None,
+        *,
+        rows: RowReader,
     ) -> None:
         self._engine = engine
         self._dispatcher = dispatcher
@@ -93,6 +98,8 @@ class TaskService:
         self._storage = storage
         #: The backends this process renders; a task of another stays queued for a process that runs it.
         self._runs = runs
+        self._rows = rows
+        self._group = GroupCommit(engine, _lock_key, resend_protection=policy.resend_protection)
 
     async def submit(self, submission: Submission) -> Admission:
         """Attach to the task this request already made, or charge the key and create one.
@@ -117,6 +124,11 @@ class TaskService:
         return admission
 
     async def _admit(self, submission: Submission, task: Task, now: datetime) -> Admission:
+        if self._groupable(submission):
+            admitted, created = await self._group.admit(
+                task, submission.request_hash, join_running=submission.join_running
+            )
+            return Admission(admitted, attached=not created)
         async with self._engine.begin() as conn:
             await _lock_key(conn, submission.key.id)
             existing = await self._existing(conn, submission, now)
@@ -128,6 +140,12 @@ class TaskService:
             if submission.idempotency_key:
                 await dedupe.remember(conn, submission.key.id, submission.idempotency_key, task.id, now)
         return Admission(task, attached=False, rate=rate)
+
+    def _groupable(self, submission: Submission) -> bool:
+        """Whether the request can be admitted with others (`tasks/admission.py`): no Idempotency-Key and
+        no request limits, whose checks read per request under the key's lock."""
+        limits = self.policy.limits.for_key(submission.key)
+        return not (submission.idempotency_key or limits.rpm or limits.concurrency)
 
     async def _existing(self, conn: AsyncConnection, submission: Submission, now: datetime) -> Task | None:
         if submission.idempotency_key:
@@ -259,26 +277,16 @@ class TaskService:
         async with self._engine.connect() as conn:
             return await repo.task_for_file(conn, key)
 
-    async def watch(self, task_id: str, poll_seconds: float) -> AsyncGenerator[Task, None]:
-        """The task now, then each new snapshot until it ends.
+    @asynccontextmanager
+    async def follow(self, task_id: str) -> AsyncIterator[Subscription]:
+        """The task's snapshots as they come: first as it is now, then each change until it ends.
 
-        Snapshots come from the event bus; every `poll_seconds` of silence the row is read again, so
-        changes made by another process are seen too. The same snapshot may be yielded twice.
+        Nothing here reads the row: one reader (`tasks/watchers.py`) reads it for every stream of this
+        process, so a stream's silences are its own to fill. The same snapshot may come twice.
         """
         async with self._bus.subscribe(task_id) as subscription:
-            task = await self.get(task_id)
-            yield task
-            while not task.status.is_final:
-                task = await subscription.next(poll_seconds) or await self._current(task_id)
-                yield task
-
-    async def _current(self, task_id: str) -> Task:
-        """The task as stored, deleted or not (a stream that began before a delete sees it end)."""
-        async with self._engine.connect() as conn:
-            task = await repo.get_task(conn, task_id)
-        if task is None:
-            raise NotFound(f"No task found with id '{task_id}'.", param="id")
-        return task
+            self._rows.want(task_id)
+            yield subscription
 
 
 async def _lock_key(conn: AsyncConnection, key_id: str) -> None:

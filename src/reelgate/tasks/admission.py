@@ -1,0 +1,157 @@
+"""Group commit: requests that arrive together are admitted in one transaction.
+
+Admitting a request writes (a charge, a task), so on SQLite every admission waits for the one writer,
+and with one transaction per request 500 requests arriving at once wait for each other, each paying
+for its own BEGIN, COMMIT and pool checkout. Here a request joins the group waiting for the next
+transaction; one transaction at a time admits a whole group:
+
+1. lock the group's keys (sorted, so that two processes never wait for each other),
+2. read the running tasks with any of the group's request hashes and the keys' balances, once,
+3. decide each request in arrival order, in Python, exactly as one transaction each would: join a
+   running task or an identical request earlier in the group, else charge it if the balance covers it,
+4. write every charge and every task with one statement each.
+
+The guarantees are those of one transaction per request: one charge per task, never an overdrawn key,
+an identical request joins the running task. Requests that need per-request reads under the lock (an
+Idempotency-Key, a key with request limits) are not grouped: `TaskService` admits them one by one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from reelgate.billing import ledger
+from reelgate.billing.ledger import Charge
+from reelgate.errors import ReelgateError
+from reelgate.store.db import is_unavailable
+from reelgate.store.tables import tasks
+from reelgate.tasks import repository as repo
+from reelgate.tasks.models import Task, TaskStatus
+
+log = logging.getLogger(__name__)
+
+#: The most requests one transaction admits; more wait for the next.
+MAX_GROUP = 500
+RUNNING = (TaskStatus.QUEUED.value, TaskStatus.IN_PROGRESS.value)
+
+#: What a request becomes: its new task (True) or the running task it joined (False), or the error
+#: that refused it.
+Outcome = tuple[Task, bool] | ReelgateError
+
+
+@dataclass
+class Request:
+    #: The task this request makes if it is not joined to another; charged its price.
+    task: Task
+    request_hash: str
+    join_running: bool
+    outcome: asyncio.Future[tuple[Task, bool]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class GroupCommit:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        lock_key: Callable[[AsyncConnection, str], Awaitable[None]],
+        *,
+        resend_protection: bool,
+    ) -> None:
+        self._engine = engine
+        self._lock_key = lock_key
+        self._resend_protection = resend_protection
+        self._waiting: list[Request] = []
+        self._committing: asyncio.Task[None] | None = None
+
+    async def admit(self, task: Task, request_hash: str, *, join_running: bool) -> tuple[Task, bool]:
+        """`(task, True)` once it is charged and stored, or `(running task, False)` for a request that joined
+        one; the ReelgateError that refused it otherwise."""
+        request = Request(task, request_hash, join_running)
+        self._waiting.append(request)
+        if self._committing is None:
+            self._committing = asyncio.create_task(self._commit_all(), name="reelgate-admissions")
+        return await request.outcome
+
+    async def _commit_all(self) -> None:
+        try:
+            while self._waiting:
+                group, self._waiting = self._waiting[:MAX_GROUP], self._waiting[MAX_GROUP:]
+                await self._commit(group)
+        finally:
+            self._committing = None
+
+    async def _commit(self, group: list[Request]) -> None:
+        outcomes: list[Outcome | Exception]
+        try:
+            async with self._engine.begin() as conn:
+                outcomes = list(await self._decide_and_write(conn, group))
+        except Exception as exc:
+            if len(group) > 1 and not is_unavailable(exc):
+                # Something in one request broke the statement: admit each alone so that only it fails.
+                log.warning("a group of %d admissions failed (%r); admitting them one by one", len(group), exc)
+                for request in group:
+                    await self._commit([request])
+                return
+            outcomes = [exc] * len(group)
+        for request, outcome in zip(group, outcomes, strict=True):
+            if request.outcome.done():  # the request went away meanwhile; its task stands
+                continue
+            if isinstance(outcome, BaseException):
+                request.outcome.set_exception(outcome)
+            else:
+                request.outcome.set_result(outcome)
+
+    async def _decide_and_write(self, conn: AsyncConnection, group: list[Request]) -> list[Outcome]:
+        key_ids = sorted({request.task.key_id for request in group})
+        for key_id in key_ids if conn.dialect.name == "postgresql" else key_ids[:1]:
+            await self._lock_key(conn, key_id)  # SQLite: the first write takes the one writer's lock
+        running = await self._running(conn, [r.request_hash for r in group if r.join_running])
+        decide = Decisions(await ledger.balances(conn, key_ids), running, joining=self._resend_protection)
+        outcomes = [decide(request) for request in group]
+        await ledger.charge_all(conn, decide.charges)
+        await repo.insert_tasks(conn, decide.created)
+        return outcomes
+
+    async def _running(self, conn: AsyncConnection, hashes: list[str]) -> dict[str, Task]:
+        """The newest running task of each hash."""
+        if not self._resend_protection or not hashes:
+            return {}
+        rows = await conn.execute(
+            select(tasks)
+            .where(tasks.c.request_hash.in_(sorted(set(hashes))), tasks.c.status.in_(RUNNING))
+            .order_by(tasks.c.created_at)
+        )
+        return {row.request_hash: Task.from_row(row) for row in rows}
+
+
+class Decisions:
+    """Each request of a group in turn, as its own transaction would have decided it."""
+
+    def __init__(self, balances: dict[str, int], running: dict[str, Task], *, joining: bool) -> None:
+        self._balances = balances
+        self._joining = joining
+        #: Running tasks by request hash, the group's new ones added as they are decided.
+        self._running = dict(running)
+        self.charges: list[Charge] = []
+        self.created: list[tuple[Task, str | None]] = []
+
+    def __call__(self, request: Request) -> Outcome:
+        task = request.task
+        joined = self._running.get(request.request_hash) if self._joining and request.join_running else None
+        if joined is not None:
+            return joined, False
+        left = self._balances[task.key_id]
+        if left < task.price:
+            return ledger.too_low(task.key_id, task.price, left)
+        self._balances[task.key_id] = left - task.price
+        self.charges.append(Charge(task.key_id, task.id, task.price, left - task.price))
+        self.created.append((task, request.request_hash))
+        self._running[request.request_hash] = task
+        return task, True
