@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import resource
 import secrets
 import sqlite3
@@ -37,11 +38,11 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -55,6 +56,9 @@ ADMIN_TOKEN = "bench-admin-token-" + secrets.token_hex(8)
 PROMPT = "中国街头吃西瓜"
 #: The failure line's words (zh and en): a stream that shows one ended in an error.
 FAILED_MARKS = ("生成失败", "Failed")
+#: The line of a stream that gave up following its task (the database failed under it): also an error.
+GAVE_UP_MARKS = ("任务仍在生成中", "Still generating")
+T = TypeVar("T")
 PG_ADMIN_DSN = os.environ.get("REELGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -69,7 +73,7 @@ class Stream:
     first_content: float | None = None
     longest_silence: float = 0.0
     done: bool = False
-    #: "", or why the stream is an error: http_5xx, http_4xx, connect, reset, malformed, failed, timeout.
+    #: "", or why the stream is an error: http_5xx, http_4xx, connect, reset, malformed, failed, gave_up, timeout.
     error: str = ""
     detail: str = ""
 
@@ -147,8 +151,10 @@ class Events:
             result.first_content = now - self.started
         if result.first_content is not None:
             self.last = now
-        if any(mark in content for mark in FAILED_MARKS) and not result.error:
+        if not result.error and any(mark in content for mark in FAILED_MARKS):
             result.error, result.detail = "failed", content.strip()[:200]
+        if not result.error and any(mark in content for mark in GAVE_UP_MARKS):
+            result.error, result.detail = "gave_up", content.strip()[:200]
 
     def malformed(self, line: bytes) -> None:
         if not self.result.error:
@@ -161,14 +167,15 @@ class Events:
 
 
 async def one_stream(port: int, key: str | None, prompt: str, hold: float, ttfb_timeout: float) -> Stream:
-    """Open a stream, read it until `hold` seconds after its first content (0: at first content), or its end."""
-    loop = asyncio.get_running_loop()
+    """Open a stream, read it until `hold` seconds after its first content (0: at first content), or its end.
+
+    Times are taken with `perf_counter`: uvloop's `loop.time()` counts whole milliseconds, cached per turn.
+    """
     result = Stream()
-    started = loop.time()
-    events = Events(result, started)
+    events = Events(result, time.perf_counter())
     writer: asyncio.StreamWriter | None = None
     try:
-        async with asyncio.timeout_at(started + ttfb_timeout) as deadline:
+        async with asyncio.timeout(ttfb_timeout) as deadline:
             reader, writer = await asyncio.open_connection(HOST, port, limit=1 << 20)
             writer.write(request_bytes(port, key, prompt))
             await read_stream(reader, events, deadline, hold)
@@ -176,7 +183,7 @@ async def one_stream(port: int, key: str | None, prompt: str, hold: float, ttfb_
         if result.first_content is None:
             result.error, result.detail = "timeout", f"no content in {ttfb_timeout:.0f} s"
         else:
-            events.closed_by_client(loop.time())
+            events.closed_by_client(time.perf_counter())
     except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
         result.error, result.detail = ("connect" if writer is None else "reset"), repr(exc)[:200]
     finally:
@@ -194,13 +201,12 @@ async def read_stream(reader: asyncio.StreamReader, events: Events, deadline: as
         return
     loop = asyncio.get_running_loop()
     while chunk := await read_chunk(reader):
-        now = loop.time()
         held = result.first_content is not None
-        events.feed(chunk, now)
+        events.feed(chunk, time.perf_counter())
         if not held and result.first_content is not None:
             if hold <= 0:
                 return
-            deadline.reschedule(now + hold)
+            deadline.reschedule(loop.time() + hold)
     if not result.done and not result.error:
         result.error, result.detail = "malformed", "the body ended without data: [DONE]"
 
@@ -342,11 +348,12 @@ class Server:
             await asyncio.sleep(0.5)
 
     def error_lines(self) -> Counter[str]:
-        """The server log's ERROR lines, by message (the part after the logger name)."""
+        """The server log's ERROR and WARNING lines, by message (ids and the context fields left out)."""
         found: Counter[str] = Counter()
         for line in self.log.read_text(errors="replace").splitlines():
-            if " ERROR " in line or "Traceback" in line:
-                found[line.split(": ", 1)[-1][:160]] += 1
+            if " ERROR " in line or " WARNING " in line:
+                message = re.sub(r"\b(task|key)_[0-9a-z]+", r"\1_…", line.split(" ", 3)[-1])
+                found[re.sub(r" (task_id|key_id)=\S+", "", message)[:240]] += 1
         return found
 
 
@@ -387,11 +394,10 @@ class Prompts:
 
 async def client_lag(samples: list[float]) -> None:
     """How late this process's own loop wakes up: a bench that lags measures itself, not the server."""
-    loop = asyncio.get_running_loop()
     while True:
-        before = loop.time()
+        before = time.perf_counter()
         await asyncio.sleep(0.1)
-        samples.append(loop.time() - before - 0.1)
+        samples.append(time.perf_counter() - before - 0.1)
 
 
 async def warm_up(server: Server, prompts: Prompts, args: argparse.Namespace) -> None:
@@ -438,7 +444,7 @@ async def concurrent(server: Server, n: int, prompts: Prompts, args: argparse.Na
     lag: list[float] = []
     ticker = asyncio.create_task(client_lag(lag))
     before = await server.count("completed")
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     keys = server.keys
     streams = await asyncio.gather(
         *(one_stream(server.port, keys[i % len(keys)], prompts(), args.hold, args.ttfb_timeout) for i in range(n))
@@ -449,6 +455,7 @@ async def concurrent(server: Server, n: int, prompts: Prompts, args: argparse.Na
     figures = summarise(list(streams), args)
     figures |= {"window_s": window, "renders": renders, "renders_per_s": renders / window}
     figures["client_lag_max_s"] = max(lag, default=0.0)
+    figures["client_cpu_s"] = time.process_time() - cpu
     return figures
 
 
@@ -632,14 +639,24 @@ def revision_of(path: Path) -> str:
     return found.stdout.strip()
 
 
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """On uvloop where it is installed (uvicorn's standard extra brings it): the lighter the client, the
+    more the figures are the server's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
 def measure(label: str, revision: str | None, args: argparse.Namespace, logs: Path) -> tuple[str, list[Row]]:
     """The table of one revision: the working tree's code, or REV's checked out beside it."""
     if revision is None:
         title = f"{label}: working tree ({revision_of(ROOT)} and uncommitted changes)"
-        return title, asyncio.run(table(title, None, args, logs))
+        return title, run(table(title, None, args, logs))
     with worktree(revision) as folder:
         title = f"{label}: {revision} ({revision_of(folder)})"
-        return title, asyncio.run(table(title, str(folder / "src"), args, logs))
+        return title, run(table(title, str(folder / "src"), args, logs))
 
 
 def main(args: argparse.Namespace) -> None:
