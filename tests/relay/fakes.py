@@ -1,6 +1,7 @@
 """Fake upstream providers, one per flavour, run as real HTTP servers (see `servers.py`).
 
-- `VideosUpstream`: OpenAI's Videos API (`POST /v1/videos`, `GET /v1/videos/{id}`, `/content`).
+- `VideosUpstream`: OpenAI's Videos API (`POST /v1/videos`, `POST /v1/videos/extensions`, `GET /v1/videos/{id}`,
+  `/content`).
 - `SeedChatUpstream`: the seed provider's chat stream (markdown, 进度 figures, `/source/{id}` JSON).
 - `Sora2apiUpstream`: sora2api's chat stream (progress in `reasoning_content`, `<video src=...>`).
 
@@ -214,6 +215,7 @@ class VideosUpstream(FakeUpstream):
     def routes(self) -> list[Route]:
         return [
             Route("/v1/videos", self.create, methods=["POST"]),
+            Route("/v1/videos/extensions", self.extend, methods=["POST"]),
             Route("/v1/videos/{id}", self.retrieve, methods=["GET"]),
             Route("/v1/videos/{id}/content", self.content, methods=["GET"]),
         ]
@@ -229,6 +231,19 @@ class VideosUpstream(FakeUpstream):
             await form.close()
         else:
             body = await request.json()
+        self.counts.create_bodies.append(body)
+        job = self.new_job("video_")
+        return JSONResponse({"id": job.id, "object": "video", "status": self.word("queued"), "progress": 0})
+
+    async def extend(self, request: Request) -> Response:
+        """`client.videos.extend`: a completed video of this upstream continued (JSON `video: {"id"}`)."""
+        refused = self.refusal(request)
+        if refused is not None:
+            return refused
+        body = await request.json()
+        source = self.jobs.get(str((body.get("video") or {}).get("id")))
+        if source is None or not source.downloaded:
+            return JSONResponse({"error": {"message": "No such completed video.", "param": "video"}}, status_code=400)
         self.counts.create_bodies.append(body)
         job = self.new_job("video_")
         return JSONResponse({"id": job.id, "object": "video", "status": self.word("queued"), "progress": 0})

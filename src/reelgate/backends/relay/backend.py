@@ -23,12 +23,13 @@ import httpx
 
 from reelgate.backends.base import GeneratedVideo, ProgressCallback, VideoSpec
 from reelgate.backends.relay.ark import Ark
+from reelgate.backends.relay.chaining import EXTENDS, Chain, chained
 from reelgate.backends.relay.chat_relay import ChatRelay
 from reelgate.backends.relay.config import Kind
 from reelgate.backends.relay.dashscope import DashScope
 from reelgate.backends.relay.exchange import Exchange
 from reelgate.backends.relay.fal import Fal
-from reelgate.backends.relay.jobs import JobState, Outcome, Watch
+from reelgate.backends.relay.jobs import JobRequest, JobState, Outcome, Watch
 from reelgate.backends.relay.kling import Kling
 from reelgate.backends.relay.minimax import MiniMax
 from reelgate.backends.relay.openai_videos import OpenAIVideos
@@ -84,6 +85,8 @@ class RelayBackend:
         if plan is None:
             raise GenerationError(f"The model `{spec.model}` is not relayed by `{self.name}` on this server.")
         try:
+            if chained(plan, spec):
+                return await Chain(self, plan, spec, workdir, on_progress).make()
             return await self._generate(plan, spec, workdir, Watch(on_progress, spec.checkpoint))
         except GenerationError as exc:
             # Upstream messages are kept for the user, but never a key an upstream quoted back.
@@ -93,12 +96,19 @@ class RelayBackend:
         async with AsyncExitStack() as stack:
             client = await stack.enter_async_context(self._client())
             exchange, outcome = await self._run(plan, spec, watch, client, stack)
+            await watch.learn(video_ref=self.video_ref(exchange.upstream.name, watch.state, outcome))
             video = await fetch_video(exchange, outcome.video_urls, workdir / "video.mp4")
             thumbnail = await fetch_thumbnail(exchange, outcome.thumbnail_urls, workdir / "thumbnail.webp")
         return GeneratedVideo(video, thumbnail)
 
     async def _run(
-        self, plan: Plan, spec: VideoSpec, watch: Watch, client: httpx.AsyncClient, stack: AsyncExitStack
+        self,
+        plan: Plan,
+        spec: VideoSpec,
+        watch: Watch,
+        client: httpx.AsyncClient,
+        stack: AsyncExitStack,
+        shape: Callable[[JobRequest], JobRequest] = lambda job: job,
     ) -> tuple[Exchange, Outcome]:
         """The job's outcome, from a fresh start or the checkpoint, within the task's deadline."""
         began = time.time()
@@ -108,7 +118,7 @@ class RelayBackend:
             async with limit:
                 if resumed is not None:
                     return await self._resume(resumed, watch, client, stack)
-                return await self._start(plan, spec, watch, client, stack, limit, began)
+                return await self._start(plan, spec, watch, client, stack, limit, began, shape)
         except TimeoutError as exc:
             if not limit.expired():
                 raise
@@ -130,12 +140,14 @@ class RelayBackend:
         stack: AsyncExitStack,
         limit: asyncio.Timeout,
         began: float,
+        shape: Callable[[JobRequest], JobRequest],
     ) -> tuple[Exchange, Outcome]:
         key = f"reelgate-{spec.checkpoint.task_id if spec.checkpoint else secrets.token_hex(12)}"
 
         async def start(route: Route) -> tuple[Exchange, Started]:
             exchange = Exchange(route.upstream, client)
-            return exchange, await PROTOCOLS[route.upstream.kind].start(exchange, route.request(spec, key), stack)
+            job = shape(route.request(spec, key))
+            return exchange, await PROTOCOLS[route.upstream.kind].start(exchange, job, stack)
 
         route, (exchange, started) = await place(plan, self._hub, start, stack, self._rng)
         deadline_at = began + plan.deadline_for(route.upstream)
@@ -157,3 +169,35 @@ class RelayBackend:
         log.info("resuming the job %s at upstream %s", state.job_id or "(unnamed)", upstream.name)
         exchange = Exchange(upstream, client)
         return exchange, await PROTOCOLS[upstream.kind].resume(exchange, state, watch)
+
+    # What a chain of calls (`chaining.py`: long videos, extensions) needs of this backend.
+
+    @property
+    def can_extend(self) -> bool:
+        """Whether every model here is relayed to upstreams with an extension call (veo, openai-videos)."""
+        return all(route.upstream.kind in EXTENDS for plan in self.plans.values() for route in plan.routes)
+
+    async def call(
+        self, plan: Plan, spec: VideoSpec, watch: Watch, shape: Callable[[JobRequest], JobRequest]
+    ) -> tuple[str, Outcome]:
+        """One job of a chain, placed (or resumed from `watch`) and followed to its end; nothing downloaded."""
+        async with AsyncExitStack() as stack:
+            client = await stack.enter_async_context(self._client())
+            exchange, outcome = await self._run(plan, spec, watch, client, stack, shape)
+        return exchange.upstream.name, outcome
+
+    async def download(self, upstream: str, urls: tuple[str, ...], path: Path) -> Path:
+        found = self._hub.find(upstream)
+        if found is None:
+            raise GenerationError(f"The upstream `{upstream}` is no longer configured on this server.")
+        async with self._client() as client:
+            return await fetch_video(Exchange(found, client), urls, path)
+
+    def kind(self, upstream: str) -> str:
+        found = self._hub.find(upstream)
+        return found.kind if found else ""
+
+    def video_ref(self, upstream: str, state: JobState | None, outcome: Outcome) -> str | None:
+        """The upstream's own reference to a finished video, where its kind can extend videos."""
+        reference = getattr(PROTOCOLS.get(self.kind(upstream)), "video_ref", None)  # type: ignore[call-overload]
+        return reference(state, outcome) if reference and state else None

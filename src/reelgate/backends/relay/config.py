@@ -138,6 +138,9 @@ class ModelOptions(BaseModel):
     prompt_template: str = SEED_PROMPT
     #: Native kinds: the provider's own parameters sent with every video (Veo's `negativePrompt`, `seed`).
     parameters: dict[str, Any] = Field(default_factory=dict)
+    #: How a duration longer than one call makes is met (`chaining.py`): `extend` chains the provider's own
+    #: extension call (veo), `shots` joins calls each started on the last frame of the one before.
+    chain: Literal["extend", "shots"] | None = None
 
     @field_validator("prompt_template")
     @classmethod

@@ -26,6 +26,9 @@ class JobRequest:
     image: Path | None = None
     #: The provider's own parameters from the catalog (native kinds), sent as they are.
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    #: The upstream's own reference to a video it made (a Veo file URI, an OpenAI video id) that this job
+    #: extends: the upstream's extension call instead of a new video (see `chaining.py`).
+    extend: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class JobState:
     job_id: str | None = None
     #: A JSON document to poll for the job (a chat upstream's raw-data link), once known.
     follow_url: str | None = None
+    #: The upstream's own reference to the finished video, where it can extend it (see `chaining.py`).
+    video_ref: str | None = None
 
     def dump(self) -> str:
         return json.dumps({"relay": 1, **asdict(self)}, separators=(",", ":"))
@@ -87,10 +92,17 @@ class Watch:
         if self._checkpoint is not None:
             await self._checkpoint.save(state.dump())
 
-    async def learn(self, *, job_id: str | None = None, follow_url: str | None = None) -> None:
+    async def learn(
+        self, *, job_id: str | None = None, follow_url: str | None = None, video_ref: str | None = None
+    ) -> None:
         """Add what the upstream has just said about its job to the kept state."""
         if self.state is None:
             return
         await self.record(
-            replace(self.state, job_id=job_id or self.state.job_id, follow_url=follow_url or self.state.follow_url)
+            replace(
+                self.state,
+                job_id=job_id or self.state.job_id,
+                follow_url=follow_url or self.state.follow_url,
+                video_ref=video_ref or self.state.video_ref,
+            )
         )

@@ -1,6 +1,7 @@
 """The `openai-videos` protocol: any upstream that speaks OpenAI's Videos API.
 
     POST {base}/videos                          create (JSON, or multipart with `input_reference`)
+    POST {base}/videos/extensions               extend a video it made: {"prompt", "seconds", "video": {"id"}}
     GET  {base}/videos/{id}                     poll: status, progress, error
     GET  {base}/videos/{id}/content             the MP4 (`?variant=thumbnail` for the still)
 
@@ -29,7 +30,7 @@ class OpenAIVideos:
     async def start(self, exchange: Exchange, job: JobRequest, stack: AsyncExitStack) -> Started:
         body, _ = await exchange.json(
             "POST",
-            exchange.upstream.url("videos"),
+            exchange.upstream.url("videos/extensions" if job.extend else "videos"),
             headers={"Idempotency-Key": job.idempotency_key},
             **await _payload(job),
         )
@@ -43,6 +44,10 @@ class OpenAIVideos:
     async def finish(self, exchange: Exchange, started: Started, watch: Watch) -> Outcome:
         assert started.job_id is not None
         return await self._follow(exchange, started.job_id, watch, started.carry)
+
+    def video_ref(self, state: JobState, outcome: Outcome) -> str | None:
+        """What `POST /videos/extensions` names a finished video by: its id."""
+        return state.job_id
 
     async def resume(self, exchange: Exchange, state: JobState, watch: Watch) -> Outcome:
         if state.job_id is None:
@@ -68,6 +73,8 @@ def _job_url(upstream: Upstream, job_id: str) -> str:
 
 async def _payload(job: JobRequest) -> dict[str, Any]:
     """JSON, or multipart with the reference image as `input_reference` (what OpenAI's SDK sends)."""
+    if job.extend is not None:
+        return {"json": {"prompt": job.prompt, "seconds": str(job.seconds), "video": {"id": job.extend}}}
     fields = {"model": job.model, "prompt": job.prompt, "seconds": str(job.seconds), "size": job.size}
     if job.image is None:
         return {"json": fields}

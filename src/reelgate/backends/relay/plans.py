@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from reelgate.backends.relay.ark import DURATIONS as ARK_DURATIONS
+from reelgate.backends.relay.chaining import chain_advice, check_chain, sent_sizes
 from reelgate.backends.relay.config import Kind, ModelOptions, RouteOptions
 from reelgate.backends.relay.dashscope import DURATIONS as WAN_DURATIONS
 from reelgate.backends.relay.kling import DURATIONS as KLING_DURATIONS
@@ -48,9 +49,12 @@ def plan_for(entry: ModelEntry, kind: Kind, instance: str | None, hub: UpstreamH
     except ValueError as exc:
         raise ValueError(f"model {entry.name!r}: {exc}") from exc
     for route in routes:
-        _check_durations(entry, route)
+        if options.chain is None:
+            _check_durations(entry, route)
+        else:
+            check_chain(entry.name, options.chain, route.upstream.kind, sent_sizes(entry, route))
         _warn_on_other_durations(entry, route)
-    return Plan(entry.name, routes, options.deadline)
+    return Plan(entry.name, routes, options.deadline, chain=options.chain, made=DURATIONS.get(kind, ()))
 
 
 def _route(entry: ModelEntry, options: ModelOptions, choice: RouteOptions, hub: UpstreamHub, kind: Kind) -> Route:
@@ -77,7 +81,8 @@ def _check_durations(entry: ModelEntry, route: Route) -> None:
             raise ValueError(
                 f"model {entry.name!r}: {seconds} s videos would be asked of upstream {route.upstream.name!r} "
                 f"as {sent} s, but {route.upstream.kind} makes {', '.join(map(str, made))} s in one call; "
-                "map the duration in options.seconds (and say so in the catalog's `seconds`)"
+                "map the duration in options.seconds (and say so in the catalog's `seconds`), or chain calls: "
+                f"options.chain = {chain_advice(route.upstream.kind)}"
             )
 
 

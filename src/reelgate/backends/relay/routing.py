@@ -72,6 +72,10 @@ class Plan:
     routes: tuple[Route, ...]
     #: The model's own deadline, else each upstream's.
     deadline: float | None = None
+    #: How a video longer than one call is made (`chaining.py`): "extend", "shots" or None (it is not).
+    chain: str | None = None
+    #: The durations one call makes (native kinds); empty when the upstream takes any.
+    made: tuple[int, ...] = ()
 
     def deadline_for(self, upstream: Upstream) -> float:
         return self.deadline or upstream.config.deadline

@@ -7,6 +7,10 @@
 The key goes in `x-goog-api-key` (auth.py), base URL `https://generativelanguage.googleapis.com/v1beta`.
 Veo makes 4, 6 or 8 s (plans refuse other catalog durations at start-up), 16:9 or 9:16, 720p or 1080p,
 with sound on Veo 3. A video its safety filters withhold is `content_policy_violation` with their reasons.
+
+Veo 3.1 extends a video it made (https://ai.google.dev/gemini-api/docs/video#extending_veo_videos): the
+same create with the earlier sample's file as `video` (`{"uri": ...}`) adds 7 s at 720p and answers one
+video, the input followed by the new seconds. `chaining.py` uses it for extensions and long videos.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ from reelgate.backends.base import Orientation
 from reelgate.backends.relay.documents import JobDocument, JobPhase
 from reelgate.backends.relay.exchange import Exchange
 from reelgate.backends.relay.faults import UpstreamError, clip, message_of
-from reelgate.backends.relay.jobs import JobRequest
+from reelgate.backends.relay.jobs import JobRequest, JobState, Outcome
 from reelgate.backends.relay.task_api import TaskApi, base64_of
 
 #: The durations one Veo call makes.
 DURATIONS = (4, 6, 8)
+#: What one extension call adds to a video Veo made.
+EXTENSION_SECONDS = 7
 MODERATED = "content_policy_violation"
 
 
@@ -41,9 +47,15 @@ class Veo(TaskApi):
     def read(self, body: object) -> JobDocument:
         return read_operation(body)
 
+    def video_ref(self, state: JobState, outcome: Outcome) -> str | None:
+        """What an extension names a finished video by: the sample's file URI (kept two days by Google)."""
+        return outcome.video_urls[0] if outcome.video_urls else None
+
 
 async def payload(job: JobRequest) -> dict[str, Any]:
     """The request body: prompt (and first frame), then Veo's parameters, the catalog's own last."""
+    if job.extend is not None:
+        return extension_payload(job)
     instance: dict[str, Any] = {"prompt": job.prompt}
     if job.image is not None:
         instance["image"] = {"bytesBase64Encoded": await base64_of(job.image), "mimeType": "image/png"}
@@ -54,6 +66,13 @@ async def payload(job: JobRequest) -> dict[str, Any]:
         **job.parameters,
     }
     return {"instances": [instance], "parameters": parameters}
+
+
+def extension_payload(job: JobRequest) -> dict[str, Any]:
+    """An extension of the video Veo made at `job.extend`: 7 more seconds, at the only resolution Veo extends."""
+    instance = {"prompt": job.prompt, "video": {"uri": job.extend}}
+    aspect = "9:16" if job.orientation is Orientation.PORTRAIT else "16:9"
+    return {"instances": [instance], "parameters": {"aspectRatio": aspect, **job.parameters, "resolution": "720p"}}
 
 
 def resolution(size: str) -> str:
