@@ -12,6 +12,7 @@ from reelgate import __version__
 from reelgate.api import (
     admin,
     billing,
+    characters,
     chat,
     extensions,
     files,
@@ -60,7 +61,9 @@ def create_app(settings: Settings | None = None, backends: Mapping[str, Backend]
     app.add_middleware(NulFreeUrls)
     app.add_middleware(BrowserHeaders)
     app.add_middleware(ApiCors, allow_origins=settings.cors_allow_origins)
-    for module in (chat, extensions, videos, models, pages, playground, files, health, metrics, billing, webhooks):
+    # `characters` and `extensions` before `videos`, whose `/v1/videos/{video_id}` would take their paths.
+    routers = (characters, extensions, videos, models, pages, playground, files, health, metrics, billing, webhooks)
+    for module in (chat, *routers):
         app.include_router(module.router)
     if settings.admin_token.get_secret_value():
         app.include_router(admin.router)

@@ -14,6 +14,7 @@ from ulid import ULID
 
 from reelgate.api.auth import check_model_access, current_key
 from reelgate.api.body import read_json_object
+from reelgate.api.characters import referenced_characters
 from reelgate.api.deps import links, runtime
 from reelgate.api.errors import invalid_from_validation
 from reelgate.api.extensions import check_extendable, extension_seconds
@@ -69,6 +70,7 @@ async def create_chat_completion(
         extend_of, seconds = parent, extension_seconds(ask[0], "messages")
         spec = replace(spec, prompt=ask[1] or parent.prompt, orientation=parent.orientation)
         parent = None
+    characters = await referenced_characters(rt, key, entry, spec.prompt, param="messages")  # "@Name" in the prompt
     images = last_user_images(params.messages)
     reference = await reference_image(images[0], rt.settings, "messages") if images else None
     admission = await rt.tasks.submit(
@@ -80,6 +82,7 @@ async def create_chat_completion(
             idempotency_key=check_idempotency_key(request.headers.get("idempotency-key")),
             remix_of=parent,
             reference=reference,
+            characters=characters,
             extend_of=extend_of,
             seconds=seconds,
             size=(extend_of.width, extend_of.height) if extend_of else None,

@@ -177,6 +177,10 @@ class ImageReference(BaseModel):
     image_url: str = Field(min_length=1)
 
 
+class CharacterRef(BaseModel):
+    id: str = Field(min_length=1, description="A character of this API key (`char_...`).")
+
+
 _PROMPT = Field(
     min_length=1,
     max_length=MAX_PROMPT_CHARS,
@@ -202,6 +206,8 @@ class VideoCreate(BaseModel):
     size: str | None = _SIZE
     #: The first frame: an image URL or data URI, or `{"image_url": ...}` as the SDK sends it.
     input_reference: str | ImageReference | None = None
+    #: Characters (`POST /v1/videos/characters`) the video shows; name them in the prompt too.
+    characters: list[CharacterRef] | None = Field(None, max_length=4)
 
 
 class VideoCreateForm(BaseModel):
@@ -219,6 +225,9 @@ class VideoCreateForm(BaseModel):
     )
     input_reference_url: str | SkipJsonSchema[None] = Field(
         None, alias="input_reference[image_url]", min_length=1, description="Or the first frame's URL or data URI."
+    )
+    character_id: str | SkipJsonSchema[None] = Field(
+        None, alias="characters[][id]", min_length=1, description="A character the video shows (repeated for more)."
     )
 
 
@@ -266,3 +275,20 @@ class VideoDeleted(BaseModel):
     id: str
     object: Literal["video.deleted"] = "video.deleted"
     deleted: bool = True
+
+
+class CharacterObject(BaseModel):
+    """`POST /v1/videos/characters` and `GET /v1/videos/characters/{id}`: OpenAI's character (no `object`)."""
+
+    id: str
+    created_at: int
+    name: str
+
+
+class CharacterCreateForm(BaseModel):
+    """`POST /v1/videos/characters` (multipart/form-data, as `client.videos.create_character` sends it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=80, pattern=r"\S", description="The character's display name.")
+    video: bytes = Field(description="A short MP4 or MOV clip showing the character.")

@@ -18,6 +18,7 @@ from starlette.datastructures import FormData, UploadFile
 from reelgate.admin.schemas import ObjectList, PageParams
 from reelgate.api.auth import check_model_access, current_key
 from reelgate.api.body import read_form, read_json_object
+from reelgate.api.characters import referenced_characters
 from reelgate.api.deps import links, runtime
 from reelgate.api.middleware import RATE_STATE
 from reelgate.api.openapi import BODY_ERRORS, KEY_ERRORS, contract, media
@@ -35,6 +36,7 @@ from reelgate.api.stored import stored_file
 from reelgate.backends.base import Orientation
 from reelgate.billing.keys import ApiKey
 from reelgate.catalog import ModelEntry, Size
+from reelgate.characters.mentions import FORM_FIELD
 from reelgate.errors import Conflict, Gone, InvalidRequest
 from reelgate.prompt import MAX_PROMPT_CHARS, PromptSpec
 from reelgate.store.paging import PageRequest
@@ -45,9 +47,10 @@ from reelgate.tasks.service import Admission, Submission
 
 class VideoIdConvertor(StringConvertor):
     """A video id in a path: any segment but the collection's own action names (`/v1/videos/extensions`
-    is a POST of its own, and `Allow` there must not advertise the GET/DELETE of a video)."""
+    and `/v1/videos/characters` are routes of their own, and `Allow` there must not advertise a video's
+    GET/DELETE)."""
 
-    regex = r"(?!extensions$)[^/]+"
+    regex = r"(?!(?:extensions|characters)$)[^/]+"
 
 
 register_url_convertor("video_id", VideoIdConvertor())
@@ -79,10 +82,11 @@ async def create_video(request: Request, key: Key) -> JSONResponse:
     prompt = _prompt(fields.get("prompt"))
     seconds = _seconds(entry, fields.get("seconds"))
     width, height = _size(entry, fields.get("size"))
+    characters = await referenced_characters(rt, key, entry, prompt, fields.get("characters", fields.get(FORM_FIELD)))
     reference_value = _reference_value(fields)
     reference = await reference_image(reference_value, rt.settings, "input_reference") if reference_value else None
     orientation = Orientation.PORTRAIT if height > width else Orientation.LANDSCAPE
-    fingerprint = ["videos", prompt, str(seconds), f"{width}x{height}", _digest(reference_value)]
+    fingerprint = ["videos", prompt, str(seconds), f"{width}x{height}", _digest(reference_value), *characters]
     admission = await rt.tasks.submit(
         Submission(
             key,
@@ -93,6 +97,7 @@ async def create_video(request: Request, key: Key) -> JSONResponse:
             seconds=seconds,
             size=(width, height),
             reference=reference,
+            characters=characters,
             join_running=False,
         )
     )
@@ -215,6 +220,9 @@ async def _form_fields(form: FormData) -> dict[str, Any]:
     for name, value in form.multi_items():
         if name not in CREATE_FIELDS:
             raise InvalidRequest(f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter")
+        if name == FORM_FIELD:  # repeated, once per character
+            fields.setdefault(name, []).append(value)
+            continue
         fields[name] = await value.read() if isinstance(value, UploadFile) else value
     return fields
 

@@ -37,6 +37,8 @@ class VideoSpec:
     remix_of: RemixSource | None = None
     #: The video this one continues: its frames open the video, and `seconds` counts them too.
     extend_of: ExtendSource | None = None
+    #: Characters (`POST /v1/videos/characters`) the video shows, in the order the request named them.
+    characters: tuple[CharacterRef, ...] = ()
     #: Where the backend may keep a note that outlives this process (the runner gives one; may be None).
     checkpoint: Checkpoint | None = field(default=None, compare=False)
 
@@ -61,6 +63,14 @@ class ExtendSource:
     #: The source task's backend note (`Checkpoint.saved`): a relay finds there the upstream's own
     #: reference to the video, to extend it where it was made.
     backend_state: str | None = None
+
+
+@dataclass(frozen=True)
+class CharacterRef:
+    """A character the video shows: its name and one key frame of its clip (a PNG in the workdir)."""
+
+    name: str
+    frame: Path
 
 
 #: Between a parent's prompt and the remix instructions that follow it.

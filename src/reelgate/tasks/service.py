@@ -6,6 +6,7 @@ It knows nothing of HTTP. Routers call it; workers change tasks through the repo
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import tempfile
 from collections.abc import AsyncIterator, Collection
@@ -56,6 +57,8 @@ class Submission:
     extend_of: Task | None = None
     #: The reference image the video opens on (image-to-video), any size; fitted here.
     reference: Image.Image | None = None
+    #: The characters (`char_...` ids, checked as the key's own) the video shows.
+    characters: tuple[str, ...] = ()
     #: Whether an identical request may join a running task (chat clients re-send; API clients poll).
     join_running: bool = True
 
@@ -180,6 +183,7 @@ class TaskService:
             expires_at=now + retention if retention else None,
             remixed_from=submission.remix_of.id if submission.remix_of else None,
             extended_from=extend_of.id if extend_of else None,
+            characters=json.dumps(list(submission.characters)) if submission.characters else None,
         )
 
     async def _store_reference(self, image: Image.Image, task: Task) -> str:

@@ -4,8 +4,9 @@ A process killed mid-render (kill -9, a lost machine) may have stored a video wh
 it, half-copied `.part` files, and its scratch folder `{work_dir}/{task_id}`. The recovery sweep renders
 the task again elsewhere; this sweep deletes the leftovers:
 
-- a stored file no task references, last written more than `MIN_AGE` ago (a task records its files
-  seconds after storing them, so an hour leaves a wide margin), and any `.part` file as old;
+- a stored file no task references (nor a character, as one of its key frames), last written more than
+  `MIN_AGE` ago (a task records its files seconds after storing them, so an hour leaves a wide margin),
+  and any `.part` file as old;
 - a scratch folder whose task is not `in_progress`, or whose heartbeat is older than the lease, and
   that nothing wrote to for a lease (a worker that just claimed the task has written to it since).
 """
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from reelgate.characters import repository as characters_repo
 from reelgate.ids import is_task_id
 from reelgate.settings import Settings
 from reelgate.storage.base import Storage
@@ -46,7 +48,7 @@ async def remove_orphan_files(engine: AsyncEngine, storage: Storage, now: float 
     for start in range(0, len(keys), BATCH):
         batch = keys[start : start + BATCH]
         async with engine.connect() as conn:
-            kept = await repo.referenced_files(conn, batch)
+            kept = await repo.referenced_files(conn, batch) | await characters_repo.referenced_frames(conn, batch)
         for key in batch:
             if key not in kept:
                 await storage.delete(key)

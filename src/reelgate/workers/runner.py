@@ -8,6 +8,7 @@ so cancelling the worker never leaves a task half-finished.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import shutil
 import time
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from reelgate.backends.base import (
     REMIX_JOINER,
     Backend,
+    CharacterRef,
     Checkpoint,
     ExtendSource,
     GeneratedVideo,
@@ -30,6 +32,7 @@ from reelgate.backends.base import (
     VideoSpec,
 )
 from reelgate.catalog import RefundOn
+from reelgate.characters import repository as characters_repo
 from reelgate.errors import GenerationError, ServerFault
 from reelgate.events.base import EventBus
 from reelgate.ids import new_share_id
@@ -308,6 +311,7 @@ class Worker:
             first_frame=first_frame,
             remix_of=await self._remix_source(task),
             extend_of=await self._extend_source(task, workdir),
+            characters=await self._characters(task, workdir),
             checkpoint=Checkpoint(task.id, task.backend_state, lambda state: self._save_state(task, state)),
         )
 
@@ -338,6 +342,22 @@ class Worker:
             video=video,
             backend_state=source.backend_state,
         )
+
+    async def _characters(self, task: Task, workdir: Path) -> tuple[CharacterRef, ...]:
+        """The characters the video shows, each with its portrait key frame fetched into `workdir`."""
+        if not task.characters:
+            return ()
+        async with self._engine.connect() as conn:
+            found = [await characters_repo.get_character(conn, cid) for cid in json.loads(task.characters)]
+        refs: list[CharacterRef] = []
+        for index, character in enumerate(found):
+            frame = None
+            if character is not None:
+                frame = await self._storage.fetch(character.portrait, workdir / f"character{index}.png")
+            if character is None or frame is None:
+                raise GenerationError("A character this video shows is no longer stored.")
+            refs.append(CharacterRef(character.name, frame))
+        return tuple(refs)
 
     async def _remix_source(self, task: Task) -> RemixSource | None:
         """The original prompt and seed of a remix chain, with every earlier instruction appended."""

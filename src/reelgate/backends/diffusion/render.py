@@ -93,9 +93,12 @@ def _clips(job: Job, spec: VideoSpec, plan: list[shots.Shot], size: tuple[int, i
 
 
 def _opening(spec: VideoSpec, size: tuple[int, int]) -> Image.Image | None:
-    if spec.first_frame is None:
+    """The image the first shot starts from: the request's reference image, else its first character's
+    key frame (image-to-video keeps the character's look), else None (text-to-video)."""
+    path = spec.first_frame or (spec.characters[0].frame if spec.characters else None)
+    if path is None:
         return None
-    with Image.open(spec.first_frame) as image:
+    with Image.open(path) as image:
         return framing.cover_image(image.convert("RGB"), *size)
 
 

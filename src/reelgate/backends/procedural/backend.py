@@ -25,6 +25,8 @@ class ProceduralBackend:
     name = "procedural"
     #: Continues completed videos (`POST /v1/videos/extensions`; see `extension.py`).
     can_extend = True
+    #: Shows characters (`POST /v1/videos/characters`) as framed portraits in every shot (`cast.py`).
+    takes_characters = True
 
     def __init__(self, preset: str = "veryfast", font_path: Path | None = None) -> None:
         self.preset = preset

@@ -5,14 +5,16 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Protocol, TypeVar
 
 import numpy as np
 
 from reelgate.backends.base import ExtendSource, RemixSource, VideoSpec
 from reelgate.backends.procedural.captions import FontFinder
+from reelgate.backends.procedural.cast import CastPainter, portraits
 from reelgate.backends.procedural.extension import extended, source_frames, with_source_sound
+from reelgate.backends.procedural.layers import Sprite
 from reelgate.backends.procedural.opening import OpeningPainter, image_palette, load_opening, tinted
 from reelgate.backends.procedural.remix import remix
 from reelgate.backends.procedural.scene import ShotPainter
@@ -42,11 +44,14 @@ class Film:
         audio_seed: int,
         opening: np.ndarray | None = None,
         lead: ExtendSource | None = None,
+        cast: Sequence[Sprite] = (),
     ) -> None:
         self.board = board
         self.width, self.height = width, height
         self.fonts = fonts
         self.opening = opening
+        #: The characters' framed portraits, in front of every shot (`cast.py`).
+        self.cast = cast
         self.audio = soundtrack(board, np.random.default_rng(audio_seed ^ 0xA0D10))
         #: The video an extension continues: its first `lead_frames` frames and sound are that video's.
         self.lead = lead
@@ -58,11 +63,12 @@ class Film:
     def of(cls, spec: VideoSpec, fonts: FontFinder) -> Film:
         """The film `spec` asks for: planned from its prompt, or for a remix from the parent's prompt and
         seed with the instruction applied (the soundtrack is then the parent's); opening on its image if any."""
+        cast = portraits(spec.characters, spec.width, spec.height)
         if spec.extend_of is not None:
             lead = spec.extend_of
             board = extended(lead, spec.prompt, spec.seed, spec.seconds - lead.seconds, spec.fps)
             audio_seed = seed_for(lead.prompt, lead.seed)
-            return cls(board, spec.width, spec.height, fonts, audio_seed=audio_seed, lead=lead)
+            return cls(board, spec.width, spec.height, fonts, audio_seed=audio_seed, lead=lead, cast=cast)
         source = spec.remix_of or RemixSource(spec.prompt, spec.seed)
         if spec.remix_of is None:
             board = plan(spec.prompt, spec.seed, spec.seconds, spec.fps)
@@ -72,7 +78,7 @@ class Film:
         if opening is not None:
             board = tinted(board, image_palette(opening))
         audio_seed = seed_for(source.prompt, source.seed)
-        return cls(board, spec.width, spec.height, fonts, audio_seed=audio_seed, opening=opening)
+        return cls(board, spec.width, spec.height, fonts, audio_seed=audio_seed, opening=opening, cast=cast)
 
     def frames(self) -> Iterator[np.ndarray]:
         if self.lead is not None:
@@ -90,6 +96,10 @@ class Film:
         return self._painter(shot).paint(shot.frames // 2)
 
     def _painter(self, shot: Shot) -> Painter:
+        painter = self._backdrop(shot)
+        return CastPainter(painter, self.cast, self.width, self.height, self.board.fps) if self.cast else painter
+
+    def _backdrop(self, shot: Shot) -> Painter:
         if shot.index == 0 and self.opening is not None:
             return OpeningPainter(shot, self.opening, self.board.fps, self.fonts)
         return ShotPainter(shot, self.width, self.height, self.board.fps, self.fonts)
