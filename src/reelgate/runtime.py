@@ -12,13 +12,16 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reelgate.backends.base import Backend, lifecycle
 from reelgate.backends.registry import make_backend
+from reelgate.billing import keys
 from reelgate.billing.limits import Limits
 from reelgate.catalog import Catalog, ModelEntry
 from reelgate.dispatch.local import LocalDispatcher
@@ -31,6 +34,7 @@ from reelgate.storage.base import Storage
 from reelgate.storage.local import LocalStorage
 from reelgate.storage.s3 import S3Storage, make_store
 from reelgate.storage.space import short_of_space
+from reelgate.store.coalesce import Coalesced
 from reelgate.store.db import create_engine, migrate
 from reelgate.tasks import repository as repo
 from reelgate.tasks.models import Task
@@ -74,6 +78,16 @@ class Runtime:
                 "The server is short of disk space and takes no new videos now. Try again later.",
                 retry_after=LOW_DISK_RETRY_AFTER,
             )
+
+    @cached_property
+    def key_rows(self) -> Coalesced[str, Any]:
+        """API key rows by digest, read for all the requests that arrive together (`api/auth.py`)."""
+
+        async def read(digests: list[str]) -> dict[str, Any]:
+            async with self.engine.connect() as conn:
+                return await keys.rows_by_digest(conn, digests)
+
+        return Coalesced(read)
 
     def low_disk(self) -> list[Path]:
         """The folders a new video is written to (media, scratch, SQLite) short of `min_free_bytes`."""

@@ -7,7 +7,7 @@ import hmac
 import json
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -157,12 +157,29 @@ async def delete_key(conn: AsyncConnection, key_id: str) -> ApiKey:
 
 async def authenticate(conn: AsyncConnection, secret: str | None) -> ApiKey:
     """The enabled key whose secret this is, or AuthenticationError."""
+    wanted = digest(required(secret))
+    row = (await conn.execute(select(api_keys).where(api_keys.c.digest == wanted))).one_or_none()
+    return verified(required(secret), row)
+
+
+def required(secret: str | None) -> str:
+    """The secret, or AuthenticationError when the request sent none."""
     if not secret:
         raise AuthenticationError(
             "You didn't provide an API key. Send it as `Authorization: Bearer sk-...`.", code=None
         )
+    return secret
+
+
+async def rows_by_digest(conn: AsyncConnection, digests: Collection[str]) -> dict[str, Any]:
+    """The key rows with these digests (for `verified`), by digest: many requests' keys in one read."""
+    rows = await conn.execute(select(api_keys).where(api_keys.c.digest.in_(digests)))
+    return {row.digest: row for row in rows}
+
+
+def verified(secret: str, row: Any) -> ApiKey:
+    """The key of `row` (read by the secret's digest) if it is enabled, else AuthenticationError."""
     wanted = digest(secret)
-    row = (await conn.execute(select(api_keys).where(api_keys.c.digest == wanted))).one_or_none()
     if row is None or not hmac.compare_digest(row.digest, wanted) or row.deleted:
         raise AuthenticationError(f"Incorrect API key provided: {_redact(secret)}.{_where_keys_come_from(secret)}")
     key = _from_row(row)
