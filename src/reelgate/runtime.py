@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reelgate.backends.base import Backend, lifecycle
+from reelgate.backends.base import Backend, closing, lifecycle
 from reelgate.backends.registry import make_backend
 from reelgate.billing import keys
 from reelgate.billing.limits import Limits
@@ -35,7 +35,7 @@ from reelgate.storage.local import LocalStorage
 from reelgate.storage.s3 import S3Storage, make_store
 from reelgate.storage.space import short_of_space
 from reelgate.store.coalesce import Coalesced
-from reelgate.store.db import create_engine, migrate
+from reelgate.store.db import create_engine, migrate, pool_size
 from reelgate.tasks import repository as repo
 from reelgate.tasks.models import Task
 from reelgate.tasks.service import Policy, TaskService
@@ -129,7 +129,7 @@ async def open_runtime(
     settings: Settings, catalog: Catalog, backends: Mapping[str, Backend], metrics: Metrics | None = None
 ) -> AsyncIterator[Runtime]:
     metrics = metrics or Metrics()
-    engine = create_engine(settings.resolved_database_url)
+    engine = create_engine(settings.resolved_database_url, pool_size(settings.worker_slots))
     await migrate(engine)
     bus = LocalEventBus()
     storage = make_storage(settings, metrics)
@@ -183,7 +183,7 @@ async def open_runtime(
             sweeper.cancel()
         await asyncio.gather(*sweepers, return_exceptions=True)
         await dispatcher.stop()
-        for backend in managed:
+        for backend in filter(None, map(closing, backends.values())):
             await backend.close()
         await engine.dispose()
 

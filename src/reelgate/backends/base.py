@@ -7,6 +7,7 @@ working directory and a progress callback; it returns the files it made, or rais
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -134,6 +135,18 @@ class Lifecycle(Protocol):
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class Closing(Protocol):
+    """Optional, for backends that hold something to let go of at shutdown (child processes)."""
+
+    async def close(self) -> None: ...
+
+
+def closing(backend: Backend) -> Closing | None:
+    """`backend` as a `Closing` if it has an async `close` (every `Lifecycle` has one)."""
+    close = getattr(backend, "close", None)
+    return backend if close is not None and inspect.iscoroutinefunction(close) else None  # type: ignore[return-value]
 
 
 def lifecycle(backend: Backend) -> Lifecycle | None:

@@ -16,6 +16,7 @@ __all__ = ["ProceduralBackend", "from_settings"]
 
 def from_settings(name: str, settings: Settings, entries: list[ModelEntry]) -> ProceduralBackend:
     """The registry's factory: one renderer for every model that names `procedural`."""
-    backend = ProceduralBackend(preset=settings.x264_preset, font_path=settings.font_path)
+    processes = settings.worker_slots if settings.render_processes is None else settings.render_processes
+    backend = ProceduralBackend(preset=settings.x264_preset, font_path=settings.font_path, processes=processes)
     warn_without_cjk_font(backend.fonts)
     return backend
