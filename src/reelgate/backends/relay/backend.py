@@ -27,7 +27,7 @@ from reelgate.backends.relay.chaining import EXTENDS, Chain, chained
 from reelgate.backends.relay.chat_relay import ChatRelay
 from reelgate.backends.relay.config import Kind
 from reelgate.backends.relay.dashscope import DashScope
-from reelgate.backends.relay.exchange import Exchange
+from reelgate.backends.relay.exchange import Exchange, tls_context
 from reelgate.backends.relay.fal import Fal
 from reelgate.backends.relay.jobs import JobRequest, JobState, Outcome, Watch
 from reelgate.backends.relay.kling import Kling
@@ -61,7 +61,7 @@ RESUME_GRACE = 30.0
 
 def default_client() -> httpx.AsyncClient:
     # Redirects are followed for result links; httpx drops the key when a redirect leaves the origin.
-    return httpx.AsyncClient(follow_redirects=True, headers={"User-Agent": "reelgate-relay"})
+    return httpx.AsyncClient(follow_redirects=True, headers={"User-Agent": "reelgate-relay"}, verify=tls_context())
 
 
 class RelayBackend:
