@@ -17,6 +17,9 @@ from PIL import Image
 
 from reelgate.backends.base import Orientation
 from reelgate.backends.registry import make_backend
+from reelgate.backends.relay.chaining import extension_steps, steps
+from reelgate.backends.relay.routing import Plan
+from reelgate.backends.relay.veo import DURATIONS as VEO_DURATIONS
 from reelgate.catalog import ModelEntry
 from reelgate.media.probe import MediaInfo, probe
 from tests.conftest import LiveServer, live_server
@@ -27,6 +30,16 @@ from tests.relay.veo_fake import COLOURS, VeoUpstream
 
 MODEL = "sora-2-hd-15s-chat"
 VEO = "veo-3.1-generate-preview"
+
+
+def test_the_fewest_calls_cover_the_seconds_and_extensions_add_whole_calls() -> None:
+    veo = Plan("m", (), chain="extend", made=VEO_DURATIONS)
+    assert [(step.seconds, step.extends) for step in steps(veo, "veo", 12)] == [(6, False), (7, True)]  # cut to 12
+    assert [(step.seconds, step.extends) for step in steps(veo, "veo", 22)] == [(8, False), (7, True), (7, True)]
+    assert [step.seconds for step in steps(veo, "veo", 5)] == [6]
+    assert [step.seconds for step in extension_steps("veo", 8)] == [7, 7]
+    assert [step.seconds for step in extension_steps("openai-videos", 8)] == [8]
+    assert [step.seconds for step in steps(Plan("m", (), chain="shots", made=(5, 10)), "kling", 15)] == [10, 5]
 
 
 def veo_settings(tmp_path: Path, url: str, chain: str = "extend", seconds: int = 15, **extra: Any) -> Any:

@@ -81,10 +81,13 @@ class Step:
 
 def chained(plan: Plan, spec: VideoSpec) -> bool:
     """Whether `spec` takes more than one plain call: an extension, or longer than one call makes."""
-    if spec.extend_of is not None:
-        return True
-    mapped = any(spec.seconds in route.seconds for route in plan.routes)
-    return plan.chain is not None and bool(plan.made) and not mapped and spec.seconds not in plan.made
+    return spec.extend_of is not None or by_chain(plan, spec.seconds)
+
+
+def by_chain(plan: Plan, seconds: int) -> bool:
+    """Whether `plan` makes `seconds` by chaining calls (so one call need not make them: no refusal)."""
+    mapped = any(seconds in route.seconds for route in plan.routes)
+    return plan.chain is not None and bool(plan.made) and not mapped and seconds not in plan.made
 
 
 def steps(plan: Plan, kind: str, seconds: int) -> list[Step]:
@@ -157,8 +160,14 @@ class ChainState:
 
     @classmethod
     def of(cls, parent: Checkpoint | None) -> ChainState:
-        data = json.loads(parent.saved) if parent and parent.saved else {}
-        if "chain" not in data:  # a job saved before the chain (a first call) goes on as the first call
+        try:
+            data = json.loads(parent.saved) if parent and parent.saved else {}
+        except ValueError as exc:
+            raise GenerationError(
+                "This video's upstream calls could not be resumed: their saved state is unreadable.",
+                code="upstream_lost",
+            ) from exc
+        if not isinstance(data, dict) or "chain" not in data:  # a plain job saved earlier goes on as the first call
             return cls(parent, job=parent.saved if parent and parent.saved else None)
         return cls(parent, [_done(each) for each in data["done"]], data.get("job"))
 
