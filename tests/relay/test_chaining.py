@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,8 @@ from reelgate.backends.relay.veo import DURATIONS as VEO_DURATIONS
 from reelgate.catalog import ModelEntry
 from reelgate.media.probe import MediaInfo, probe
 from tests.conftest import LiveServer, live_server
+from tests.e2e.conftest import Server, server_env
+from tests.e2e.test_seed_client import run_seed_client
 from tests.relay.conftest import assert_seed_stream, chat, relay_settings, relayed, source, upstream
 from tests.relay.fakes import Script, VideosUpstream
 from tests.relay.servers import serving
@@ -198,6 +202,28 @@ async def test_openai_videos_passes_an_extension_through(tmp_path: Path, media: 
     assert extended["status"] == "completed", extended
     assert fake.counts.create_bodies[1] == {"prompt": "night falls", "seconds": "4", "video": {"id": "video_0001"}}
     assert fake.counts.accepted == 2
+
+
+@pytest.mark.e2e
+def test_the_seed_client_streams_fifteen_chained_veo_seconds_to_the_end(tmp_path: Path, media: Path) -> None:
+    """The provider's own client.py against `sora-2-hd-15s-chat` really made 15 s long by Veo (8 + 7 s)."""
+    fake = timed_veo(media, Script(progress=(0, 0, 0)))
+    with serving(fake) as up:
+        google = upstream(up.url, base_url=f"{up.url}/v1beta", poll_interval=0.05, max_poll_interval=0.1)
+        entry = {"backend": "veo:google", "seconds": 15, "options": {"model": VEO, "chain": "extend"}}
+        env = server_env(tmp_path, {MODEL: entry}, upstreams=json.dumps({"google": google}))
+        server = Server(tmp_path / "data", env)
+        server.start()
+        try:
+            output = run_seed_client(server, server.create_key("10"), tmp_path)
+            video = re.search(r"\[在线播放▶️\]\((http[^)]+\.mp4)\)", output)
+            assert video and video.group(1).startswith(f"{server.url}/cdn/"), output
+            path = tmp_path / "played.mp4"
+            path.write_bytes(httpx.get(video.group(1), timeout=10).content)
+        finally:
+            server.stop()
+    assert output.startswith("```json") and '"duration": 15' in output and "生成完成 ✅" in output, output
+    assert probe(path).duration == pytest.approx(15.0, abs=0.1) and fake.counts.accepted == 2
 
 
 def test_an_entry_longer_than_one_call_without_a_chain_stops_the_server_naming_it(tmp_path: Path) -> None:
