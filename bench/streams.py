@@ -352,8 +352,8 @@ class Server:
         found: Counter[str] = Counter()
         for line in self.log.read_text(errors="replace").splitlines():
             if " ERROR " in line or " WARNING " in line:
-                message = re.sub(r"\b(task|key)_[0-9a-z]+", r"\1_…", line.split(" ", 3)[-1])
-                found[re.sub(r" (task_id|key_id)=\S+", "", message)[:240]] += 1
+                message = re.sub(r" (task_id|key_id)=\S+", "", line.split(" ", 3)[-1])
+                found[re.sub(r"\b(task|key)_[0-9a-z]{26}\b", r"\1_…", message)[:240]] += 1
         return found
 
 
