@@ -24,6 +24,7 @@ import httpx
 from reelgate.backends.base import GeneratedVideo, ProgressCallback, VideoSpec
 from reelgate.backends.relay.ark import Ark
 from reelgate.backends.relay.chaining import EXTENDS, Chain, chained
+from reelgate.backends.relay.characters import TAKES_CHARACTERS
 from reelgate.backends.relay.chat_relay import ChatRelay
 from reelgate.backends.relay.config import Kind
 from reelgate.backends.relay.dashscope import DashScope
@@ -176,6 +177,11 @@ class RelayBackend:
     def can_extend(self) -> bool:
         """Whether every model here is relayed to upstreams with an extension call (veo, openai-videos)."""
         return all(route.upstream.kind in EXTENDS for plan in self.plans.values() for route in plan.routes)
+
+    @property
+    def takes_characters(self) -> bool:
+        """Whether every model here is relayed to upstreams whose create call takes `characters`."""
+        return all(route.upstream.kind in TAKES_CHARACTERS for plan in self.plans.values() for route in plan.routes)
 
     async def call(
         self, plan: Plan, spec: VideoSpec, watch: Watch, shape: Callable[[JobRequest], JobRequest]

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from reelgate.backends.base import Checkpoint, Orientation, ProgressCallback
+from reelgate.backends.base import CharacterRef, Checkpoint, Orientation, ProgressCallback
 from reelgate.errors import GenerationError
 
 
@@ -29,6 +29,8 @@ class JobRequest:
     #: The upstream's own reference to a video it made (a Veo file URI, an OpenAI video id) that this job
     #: extends: the upstream's extension call instead of a new video (see `chaining.py`).
     extend: str | None = None
+    #: Characters the video shows (`characters.py`): created on the upstream, then named by its ids.
+    characters: tuple[CharacterRef, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
     POST {base}/videos                          create (JSON, or multipart with `input_reference`)
     POST {base}/videos/extensions               extend a video it made: {"prompt", "seconds", "video": {"id"}}
+    POST {base}/videos/characters               a character the video shows, from its key frame (`characters.py`)
     GET  {base}/videos/{id}                     poll: status, progress, error
     GET  {base}/videos/{id}/content             the MP4 (`?variant=thumbnail` for the still)
 
@@ -16,6 +17,7 @@ from contextlib import AsyncExitStack
 from typing import Any
 from urllib.parse import quote
 
+from reelgate.backends.relay.characters import upstream_characters
 from reelgate.backends.relay.documents import JobDocument, job_object, read_job
 from reelgate.backends.relay.exchange import Exchange
 from reelgate.backends.relay.faults import UpstreamError
@@ -32,7 +34,7 @@ class OpenAIVideos:
             "POST",
             exchange.upstream.url("videos/extensions" if job.extend else "videos"),
             headers={"Idempotency-Key": job.idempotency_key},
-            **await _payload(job),
+            **await _payload(job, await upstream_characters(exchange, job.characters) if not job.extend else []),
         )
         job_doc = job_object(body) or {}
         job_id = job_doc.get("id") or job_doc.get("task_id")
@@ -71,12 +73,14 @@ def _job_url(upstream: Upstream, job_id: str) -> str:
     return upstream.url(f"videos/{quote(job_id, safe='')}")
 
 
-async def _payload(job: JobRequest) -> dict[str, Any]:
-    """JSON, or multipart with the reference image as `input_reference` (what OpenAI's SDK sends)."""
+async def _payload(job: JobRequest, characters: list[dict[str, str]]) -> dict[str, Any]:
+    """JSON, or multipart with the reference image as `input_reference` (what OpenAI's SDK sends); the
+    upstream's `characters` as `[{"id"}]` (a form repeats `characters[][id]`)."""
     if job.extend is not None:
         return {"json": {"prompt": job.prompt, "seconds": str(job.seconds), "video": {"id": job.extend}}}
     fields = {"model": job.model, "prompt": job.prompt, "seconds": str(job.seconds), "size": job.size}
     if job.image is None:
-        return {"json": fields}
+        return {"json": {**fields, "characters": characters} if characters else fields}
     image = await asyncio.to_thread(job.image.read_bytes)
-    return {"data": fields, "files": {"input_reference": ("reference.png", image, "image/png")}}
+    form: dict[str, Any] = {**fields, "characters[][id]": [c["id"] for c in characters]} if characters else fields
+    return {"data": form, "files": {"input_reference": ("reference.png", image, "image/png")}}

@@ -51,6 +51,7 @@ class Route:
             idempotency_key=idempotency_key,
             image=spec.first_frame,
             parameters=self.parameters,
+            characters=spec.characters,
         )
 
     def _prompt(self, spec: VideoSpec, seconds: int) -> str:
