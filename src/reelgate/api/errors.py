@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 
@@ -19,6 +20,8 @@ log = logging.getLogger(__name__)
 
 #: How long a client is asked to wait when the database does not answer.
 DATABASE_RETRY_AFTER = 5
+#: ...and when every pooled connection stayed busy for `store.db.POOL_WAIT_SECONDS`.
+BUSY_RETRY_AFTER = 2
 
 #: The methods a 405's `Allow` may list.
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -81,6 +84,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
         if not is_unavailable(exc):
             return await _unexpected(request, exc)
+        if isinstance(exc, PoolTimeout):  # every connection busy: a burst, not a failure
+            log.warning("no database connection free for %s %s", request.method, request.url.path)
+            return error_response(
+                ServiceUnavailable("The server is busy. Try again shortly.", retry_after=BUSY_RETRY_AFTER)
+            )
         log.warning("database or disk unavailable on %s %s: %r", request.method, request.url.path, exc)
         return error_response(
             ServiceUnavailable(

@@ -22,14 +22,29 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 MIGRATION_LOCK = 0x1A5F6C8E2B3D4F70
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, a busy timeout and enforced foreign keys."""
+#: How long a request waits for a pooled connection before it is answered 503 (busy, try again).
+POOL_WAIT_SECONDS = 10.0
+
+
+def pool_size(worker_slots: int) -> int:
+    """Connections a process keeps: one per render slot (its progress writes and heartbeats) plus those
+    of the request path, which reads and writes for many requests at once (one admission transaction,
+    one key read, one task-row read at a time) and the sweepers, with room for the odd request of its own.
+    Twice as many more may open under a burst."""
+    return worker_slots + 8
+
+
+def create_engine(url: str, connections: int = 10) -> AsyncEngine:
+    """An async engine keeping `connections` (`pool_size`); SQLite gets WAL, a busy timeout and enforced
+    foreign keys."""
+    pool = {"pool_size": connections, "max_overflow": 2 * connections, "pool_timeout": POOL_WAIT_SECONDS}
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+        return create_async_engine(url, pool_pre_ping=True, **pool)
+    database = parsed.database if parsed.database != ":memory:" else None
+    if database:
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, connect_args={"timeout": 30}, **(pool if database else {}))
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
 
