@@ -122,12 +122,13 @@ async def test_fifteen_seconds_on_veo_are_eight_then_its_own_seven_second_extens
     assert fake.counts.accepted == 2 and fake.counts.downloads == 1  # only the whole video is fetched
 
 
+@pytest.mark.parametrize("chain", ["extend", "shots"])
 async def test_a_restart_mid_chain_resumes_the_call_in_flight_and_orders_no_finished_call_again(
-    tmp_path: Path, media: Path
+    chain: str, tmp_path: Path, media: Path
 ) -> None:
     fake = timed_veo(media, Script(progress=(0,) * 30))
     with serving(fake) as up:
-        settings = veo_settings(tmp_path, up.url, poll_interval=0.05, max_poll_interval=0.05)
+        settings = veo_settings(tmp_path, up.url, chain, poll_interval=0.05, max_poll_interval=0.05)
         async with live_server(settings) as server:
             key = await server.create_key("10")
             async with httpx.AsyncClient(timeout=10) as client:
@@ -140,7 +141,7 @@ async def test_a_restart_mid_chain_resumes_the_call_in_flight_and_orders_no_fini
                     break
                 await asyncio.sleep(0.02)
         assert fake.counts.accepted == 2
-        restarted = veo_settings(tmp_path, up.url, poll_interval=0.05, max_poll_interval=0.05)
+        restarted = veo_settings(tmp_path, up.url, chain, poll_interval=0.05, max_poll_interval=0.05)
         async with live_server(restarted) as server:
             video_id = created.json()["id"]
             for _ in range(600):
