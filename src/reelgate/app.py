@@ -14,6 +14,7 @@ from reelgate.api import (
     billing,
     characters,
     chat,
+    edits,
     extensions,
     files,
     health,
@@ -61,8 +62,11 @@ def create_app(settings: Settings | None = None, backends: Mapping[str, Backend]
     app.add_middleware(NulFreeUrls)
     app.add_middleware(BrowserHeaders)
     app.add_middleware(ApiCors, allow_origins=settings.cors_allow_origins)
-    # `characters` and `extensions` before `videos`, whose `/v1/videos/{video_id}` would take their paths.
-    routers = (characters, extensions, videos, models, pages, playground, files, health, metrics, billing, webhooks)
+    # `characters`, `edits` and `extensions` before `videos`, whose `/v1/videos/{video_id}` would take their paths.
+    routers = (
+        *(characters, edits, extensions, videos),
+        *(models, pages, playground, files, health, metrics, billing, webhooks),
+    )
     for module in (chat, *routers):
         app.include_router(module.router)
     if settings.admin_token.get_secret_value():

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import Request
 from starlette.datastructures import FormData
 from starlette.formparsers import MultiPartException
+from starlette.types import Message, Receive
 
 from reelgate.errors import InvalidRequest, RequestTooLarge
 
@@ -42,6 +43,34 @@ async def read_form(request: Request, max_bytes: int) -> FormData:
     """A multipart or url-encoded form, read under the size limit; one file at most."""
     # Starlette's form parser reads `request.stream()`, which replays a body already read.
     request._body = await _read_limited(request, max_bytes)
+    return await _parsed_form(request)
+
+
+async def read_streamed_form(request: Request, max_bytes: int) -> FormData:
+    """`read_form` for a body that carries a large file (an uploaded video): the body is counted against
+    `max_bytes` as it arrives and parsed as it streams, so the file goes to Starlette's spooled temporary
+    file (on disk past 1 MB) instead of being held in memory whole."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    return await _parsed_form(Request(request.scope, _counted(request.receive, max_bytes)))
+
+
+def _counted(receive: Receive, max_bytes: int) -> Receive:
+    size = 0
+
+    async def counted() -> Message:
+        nonlocal size
+        message = await receive()
+        size += len(message.get("body", b""))
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        return message
+
+    return counted
+
+
+async def _parsed_form(request: Request) -> FormData:
     try:
         form = await request.form(max_files=1, max_fields=20)
     except (MultiPartException, ValueError) as exc:

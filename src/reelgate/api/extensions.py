@@ -1,12 +1,15 @@
 """`POST /v1/videos/extensions` (`client.videos.extend`): a completed video continued by the prompt.
 
 The new task's first seconds are the source video's, and `seconds` more follow it; it is priced by those
-new seconds only. The source is `{"id": ...}` of a completed video of the same key (JSON, or the
-`video[id]` form field the `openai` package sends); an uploaded file is refused for now.
+new seconds only. The source (see `api/sources.py`) is `{"id": ...}` of a completed video of the same key
+(JSON, or the `video[id]` form field the `openai` package sends), or an uploaded MP4/MOV: it is then
+stored as the task's `input_video`, its duration (rounded to whole seconds) opens the video, and the
+model is `model` (`sora-2` by default) at its size of the upload's orientation.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -14,10 +17,18 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
 from reelgate.api.auth import check_model_access, current_key
-from reelgate.api.body import read_form, read_json_object
 from reelgate.api.deps import runtime
 from reelgate.api.openapi import BODY_ERRORS, contract
 from reelgate.api.schemas import EXTENSION_SECONDS, VideoExtend, VideoExtendForm, VideoObject
+from reelgate.api.sources import (
+    digest,
+    orientation_of,
+    read_source_upload,
+    source_fields,
+    source_id,
+    source_model,
+    uploaded,
+)
 from reelgate.api.videos import _admitted, _prompt
 from reelgate.billing.keys import ApiKey
 from reelgate.catalog import ModelEntry
@@ -25,40 +36,86 @@ from reelgate.errors import InvalidRequest
 from reelgate.prompt import PromptSpec
 from reelgate.runtime import Runtime
 from reelgate.tasks.dedupe import check_idempotency_key, request_hash
-from reelgate.tasks.service import Submission
+from reelgate.tasks.service import Admission, Submission
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"])
 
 Key = Annotated[ApiKey, Depends(current_key)]
 
-FIELDS = {"prompt", "seconds", "video", "video[id]"}
+FIELDS = {"prompt", "seconds", "video", "video[id]", "model"}
 
 
 @router.post("/extensions", **contract(VideoObject, BODY_ERRORS, json=VideoExtend, form=VideoExtendForm))
 async def extend_video(request: Request, key: Key) -> JSONResponse:
     rt = runtime(request)
-    fields = await _fields(request, rt.settings.max_body_bytes)
-    prompt = _prompt(fields.get("prompt"))
-    seconds = extension_seconds(fields.get("seconds"))
-    source = await rt.tasks.remix_parent(key, _source_id(fields), param="video", verb="extend")
-    entry = rt.catalog.get(source.model)
-    check_model_access(key, entry.name)
-    check_extendable(rt, entry, "video")
-    rt.require_ready(entry)
-    admission = await rt.tasks.submit(
+    async with source_fields(request, rt.settings, FIELDS) as fields:
+        prompt = _prompt(fields.get("prompt"))
+        seconds = extension_seconds(fields.get("seconds"))
+        upload = uploaded(fields)
+        idempotency_key = check_idempotency_key(request.headers.get("idempotency-key"))
+        ask = Extension(key, prompt, seconds, idempotency_key)
+        if upload is not None:
+            admission = await _extend_upload(rt, ask, fields, upload)
+        else:
+            admission = await _extend_video(rt, ask, fields)
+    return _admitted(request, admission)
+
+
+@dataclass(frozen=True)
+class Extension:
+    key: ApiKey
+    prompt: str
+    seconds: int
+    idempotency_key: str | None
+
+
+async def _extend_video(rt: Runtime, ask: Extension, fields: dict[str, Any]) -> Admission:
+    source = await rt.tasks.remix_parent(ask.key, source_id(fields), param="video", verb="extend")
+    entry = _ready(rt, ask.key, source_model(rt, fields, source.model))
+    return await rt.tasks.submit(
         Submission(
-            key,
+            ask.key,
             entry,
-            PromptSpec(prompt, source.orientation, explicit_orientation=True),
-            request_hash=request_hash(key.id, entry.name, ["extend", source.id, str(seconds), prompt]),
-            idempotency_key=check_idempotency_key(request.headers.get("idempotency-key")),
-            seconds=seconds,
+            PromptSpec(ask.prompt, source.orientation, explicit_orientation=True),
+            request_hash=request_hash(ask.key.id, entry.name, ["extend", source.id, str(ask.seconds), ask.prompt]),
+            idempotency_key=ask.idempotency_key,
+            seconds=ask.seconds,
             size=(source.width, source.height),
             extend_of=source,
             join_running=False,
         )
     )
-    return _admitted(request, admission)
+
+
+async def _extend_upload(rt: Runtime, ask: Extension, fields: dict[str, Any], upload: UploadFile) -> Admission:
+    entry = _ready(rt, ask.key, source_model(rt, fields))
+    video = await read_source_upload(upload, rt.settings)
+    try:
+        orientation = orientation_of(video)
+        fingerprint = ["extend", await digest(video.path), str(ask.seconds), ask.prompt]
+        return await rt.tasks.submit(
+            Submission(
+                ask.key,
+                entry,
+                PromptSpec(ask.prompt, orientation, explicit_orientation=True),
+                request_hash=request_hash(ask.key.id, entry.name, fingerprint),
+                idempotency_key=ask.idempotency_key,
+                seconds=ask.seconds,
+                size=entry.size_for(orientation),
+                source_video=video.path,
+                lead_seconds=max(1, round(video.seconds)),
+                join_running=False,
+            )
+        )
+    finally:
+        video.discard()
+
+
+def _ready(rt: Runtime, key: ApiKey, entry: ModelEntry) -> ModelEntry:
+    check_model_access(key, entry.name)
+    check_extendable(rt, entry, "video")
+    rt.require_ready(entry)
+    return entry
 
 
 def check_extendable(rt: Runtime, entry: ModelEntry, param: str) -> None:
@@ -78,40 +135,3 @@ def extension_seconds(value: object, param: str = "seconds") -> int:
             code="invalid_value",
         )
     return int(str(value))
-
-
-async def _fields(request: Request, max_body: int) -> dict[str, Any]:
-    """The request's fields, from multipart/form-data (what the SDK sends) or JSON."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-        form = await read_form(request, max_body)
-        try:
-            items = list(form.multi_items())
-            if any(isinstance(value, UploadFile) for _, value in items):
-                raise InvalidRequest(
-                    "Extending an uploaded file is not supported here; pass video[id] of a completed video.",
-                    param="video",
-                )
-            fields: dict[str, Any] = dict(items)
-        finally:
-            await form.close()
-    else:
-        fields = await read_json_object(request, max_body)
-    unknown = sorted(set(fields) - FIELDS)
-    if unknown:
-        raise InvalidRequest(f"Unknown parameter: '{unknown[0]}'.", param=unknown[0], code="unknown_parameter")
-    return fields
-
-
-def _source_id(fields: dict[str, Any]) -> str:
-    value = fields.get("video[id]")
-    video = fields.get("video")
-    if value is None and isinstance(video, dict):
-        value = video.get("id")
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidRequest(
-            'Missing or invalid \'video\': pass {"id": "<a completed video>"}.',
-            param="video",
-            code="missing_required_parameter" if video is None and value is None else "invalid_value",
-        )
-    return value.strip()

@@ -33,6 +33,7 @@ def video_object(task: Task, links: Links) -> VideoObject:
         prompt=task.prompt,
         remixed_from_video_id=task.remixed_from,
         extended_from_video_id=task.extended_from,
+        edited_from_video_id=task.edited_from,
         error=VideoError(code=task.error.code, message=task.error.message) if task.error else None,
         orientation=task.orientation.value,
         sid=task.share_id,

@@ -143,6 +143,8 @@ class VideoObject(BaseModel):
     remixed_from_video_id: str | None = None
     #: The video this one continues (`POST /v1/videos/extensions`); its first seconds are that video's.
     extended_from_video_id: str | None = None
+    #: The video this one edits (`POST /v1/videos/edits`); OpenAI's Video object has no field for it.
+    edited_from_video_id: str | None = None
     error: VideoError | None = None
     orientation: str
     sid: str | None = None
@@ -261,14 +263,48 @@ class VideoExtend(BaseModel):
     video: VideoReference
 
 
+_UPLOADED_VIDEO = "Or an MP4 or MOV file (by default up to 200 MB, 20 s and 4096 pixels a side)."
+_SOURCE_MODEL = "For an uploaded file, the model that makes the video (`sora-2` by default); a video id brings its own."
+
+
 class VideoExtendForm(BaseModel):
-    """`POST /v1/videos/extensions` as multipart/form-data, as the `openai` package sends it."""
+    """`POST /v1/videos/extensions` as multipart/form-data, as the `openai` package sends it: `video[id]`,
+    or the video to continue as a file."""
 
     model_config = ConfigDict(extra="forbid")
 
     prompt: str = _PROMPT
     seconds: Literal["4", "8", "12", "16", "20"]
-    video_id: str = Field(alias="video[id]", min_length=1, description="A completed video of this API key.")
+    video_id: str | SkipJsonSchema[None] = Field(
+        None, alias="video[id]", min_length=1, description="A completed video of this API key."
+    )
+    video: bytes | SkipJsonSchema[None] = Field(None, description=_UPLOADED_VIDEO)
+    model: str | SkipJsonSchema[None] = Field(None, min_length=1, description=_SOURCE_MODEL)
+
+
+class VideoEdit(BaseModel):
+    """`POST /v1/videos/edits`: a completed video changed as the prompt says, keeping its timing and framing."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"prompt": "The same street at night", "video": {"id": "task_..."}}]}
+    )
+
+    prompt: str = _PROMPT
+    video: VideoReference
+
+
+class VideoEditForm(BaseModel):
+    """`POST /v1/videos/edits` as multipart/form-data, as the `openai` package sends it: `video[id]`, or the
+    video to edit as a file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = _PROMPT
+    video_id: str | SkipJsonSchema[None] = Field(
+        None, alias="video[id]", min_length=1, description="A completed video of this API key."
+    )
+    video: bytes | SkipJsonSchema[None] = Field(None, description=_UPLOADED_VIDEO)
+    model: str | SkipJsonSchema[None] = Field(None, min_length=1, description=_SOURCE_MODEL)
 
 
 class VideoDeleted(BaseModel):

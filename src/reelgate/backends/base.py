@@ -40,6 +40,9 @@ class VideoSpec:
     extend_of: ExtendSource | None = None
     #: Characters (`POST /v1/videos/characters`) the video shows, in the order the request named them.
     characters: tuple[CharacterRef, ...] = ()
+    #: The video this one edits: the spec's `prompt` is then the instruction that changes it, and
+    #: `seconds`, `width` and `height` are the source's.
+    edit_of: EditSource | None = None
     #: Where the backend may keep a note that outlives this process (the runner gives one; may be None).
     checkpoint: Checkpoint | None = field(default=None, compare=False)
 
@@ -64,6 +67,17 @@ class ExtendSource:
     #: The source task's backend note (`Checkpoint.saved`): a relay finds there the upstream's own
     #: reference to the video, to extend it where it was made.
     backend_state: str | None = None
+
+
+@dataclass(frozen=True)
+class EditSource:
+    """The video an edit changes, keeping its timing and framing: its MP4 (in the workdir) and, for a
+    video reelgate made from a prompt alone, that prompt and seed, so that a backend may edit its
+    storyboard rather than its pixels. An uploaded file has neither."""
+
+    video: Path
+    prompt: str | None = None
+    seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +161,15 @@ def closing(backend: Backend) -> Closing | None:
     """`backend` as a `Closing` if it has an async `close` (every `Lifecycle` has one)."""
     close = getattr(backend, "close", None)
     return backend if close is not None and inspect.iscoroutinefunction(close) else None  # type: ignore[return-value]
+
+
+def can_edit(backend: object, model: str) -> bool:
+    """Whether `backend` edits videos (`VideoSpec.edit_of`) for `model`: its `can_edit` flag, or where the
+    answer depends on the model (a relay: on its upstreams' kinds), its `can_edit_model(model)`."""
+    per_model = getattr(backend, "can_edit_model", None)
+    if per_model is not None:
+        return bool(per_model(model))
+    return bool(getattr(backend, "can_edit", False))
 
 
 def lifecycle(backend: Backend) -> Lifecycle | None:

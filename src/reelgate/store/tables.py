@@ -106,6 +106,8 @@ tasks = Table(
     Column("edited_from", String(40)),
     #: Storage key of an uploaded source video (an edit or extension of a file rather than of a task).
     Column("input_video", String(100)),
+    #: What `input_video` is: `edit` (the video this one changes) or `extend` (the video it continues).
+    Column("input_video_role", String(10)),
     #: JSON list of the character ids (`char_...`) the prompt refers to; NULL when none.
     Column("characters", Text),
     #: Storage key of the reference image (image-to-video), fitted to `size`.

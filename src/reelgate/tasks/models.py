@@ -58,6 +58,8 @@ class Task:
     edited_from: str | None = None
     #: Storage key of an uploaded source video (an edit or an extension of a file).
     input_video: str | None = None
+    #: What `input_video` is: "edit" (the video this one changes) or "extend" (the video it continues).
+    input_video_role: str | None = None
     #: JSON list of the character ids the prompt refers to, or None.
     characters: str | None = None
     input_image: str | None = None

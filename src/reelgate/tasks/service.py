@@ -61,6 +61,13 @@ class Submission:
     characters: tuple[str, ...] = ()
     #: Whether an identical request may join a running task (chat clients re-send; API clients poll).
     join_running: bool = True
+    #: The completed task this one edits (checked by `remix_parent`), keeping its seconds and size.
+    edit_of: Task | None = None
+    #: An uploaded source video (checked by `inputs.videos.read_upload`), stored as the task's
+    #: `input_video`: what an edit changes, or with `lead_seconds` what an extension continues.
+    source_video: Path | None = None
+    #: Seconds an extension of `source_video` starts with (its duration, rounded): not charged.
+    lead_seconds: int = 0
 
 
 @dataclass(frozen=True)
@@ -113,13 +120,16 @@ class TaskService:
         now = datetime.now(UTC)
         task = self._new_task(submission, now)
         reference = await self._store_reference(submission.reference, task) if submission.reference else None
+        source = await self._store_source(submission.source_video) if submission.source_video else None
         try:
-            admission = await self._admit(submission, replace(task, input_image=reference), now)
+            admission = await self._admit(submission, replace(task, input_image=reference, input_video=source), now)
         except BaseException:
             await self._forget(reference)
+            await self._forget(source)
             raise
         if admission.attached:
             await self._forget(reference)
+            await self._forget(source)
             return admission
         self._metrics.task_charged(admission.task)
         if self._runs is None or admission.task.backend in self._runs:
@@ -174,7 +184,7 @@ class TaskService:
             progress=0,
             prompt=spec.prompt,
             orientation=Orientation.PORTRAIT if height > width else Orientation.LANDSCAPE,
-            seconds=seconds + (extend_of.seconds if extend_of else 0),
+            seconds=seconds + (extend_of.seconds if extend_of else submission.lead_seconds),
             size=f"{width}x{height}",
             fps=entry.fps,
             seed=secrets.randbits(31),
@@ -183,6 +193,8 @@ class TaskService:
             expires_at=now + retention if retention else None,
             remixed_from=submission.remix_of.id if submission.remix_of else None,
             extended_from=extend_of.id if extend_of else None,
+            edited_from=submission.edit_of.id if submission.edit_of else None,
+            input_video_role=_source_role(submission),
             characters=json.dumps(list(submission.characters)) if submission.characters else None,
         )
 
@@ -196,6 +208,12 @@ class TaskService:
             fitted = await asyncio.to_thread(fit_cover, image, task.width, task.height)
             path = await asyncio.to_thread(save_reference, fitted, Path(scratch) / "reference.png")
             return await self._storage.put(path, "png")
+
+    async def _store_source(self, path: Path) -> str:
+        """The uploaded source video, stored as it came (an MP4 or a MOV; both read as MP4)."""
+        if self._storage is None:
+            raise RuntimeError("this TaskService has no storage for uploaded videos")
+        return await self._storage.put(path, "mp4")
 
     async def _forget(self, key: str | None) -> None:
         if key is not None and self._storage is not None:
@@ -291,6 +309,12 @@ class TaskService:
         async with self._bus.subscribe(task_id) as subscription:
             self._rows.want(task_id)
             yield subscription
+
+
+def _source_role(submission: Submission) -> str | None:
+    if submission.source_video is None:
+        return None
+    return "extend" if submission.lead_seconds else "edit"
 
 
 async def _lock_key(conn: AsyncConnection, key_id: str) -> None:

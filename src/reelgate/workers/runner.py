@@ -26,6 +26,7 @@ from reelgate.backends.base import (
     Backend,
     CharacterRef,
     Checkpoint,
+    EditSource,
     ExtendSource,
     GeneratedVideo,
     RemixSource,
@@ -311,6 +312,7 @@ class Worker:
             first_frame=first_frame,
             remix_of=await self._remix_source(task),
             extend_of=await self._extend_source(task, workdir),
+            edit_of=await self._edit_source(task, workdir),
             characters=await self._characters(task, workdir),
             checkpoint=Checkpoint(task.id, task.backend_state, lambda state: self._save_state(task, state)),
         )
@@ -326,6 +328,8 @@ class Worker:
 
     async def _extend_source(self, task: Task, workdir: Path) -> ExtendSource | None:
         """The video an extension continues, its MP4 fetched into `workdir`."""
+        if task.extended_from is None and task.input_video_role == "extend":
+            return await self._extend_upload(task, workdir)
         if task.extended_from is None:
             return None
         async with self._engine.connect() as conn:
@@ -342,6 +346,39 @@ class Worker:
             video=video,
             backend_state=source.backend_state,
         )
+
+    async def _extend_upload(self, task: Task, workdir: Path) -> ExtendSource:
+        """An uploaded video an extension continues: its own prompt and seed plan what comes next."""
+        from reelgate.media.probe import probe  # PyAV loads only in processes that render
+
+        video = await self._input_video(task, workdir)
+        info = await asyncio.to_thread(probe, video)
+        return ExtendSource(prompt=task.prompt, seed=task.seed, seconds=max(1, round(info.duration)), video=video)
+
+    async def _edit_source(self, task: Task, workdir: Path) -> EditSource | None:
+        """The video an edit changes, its MP4 fetched into `workdir`; with its prompt and seed when its
+        storyboard is its prompt's alone (no image, upload, remix, extension, edit or character went into it)."""
+        if task.input_video_role == "edit":
+            return EditSource(await self._input_video(task, workdir))
+        if task.edited_from is None:
+            return None
+        async with self._engine.connect() as conn:
+            source = await repo.get_task(conn, task.edited_from)
+        video = None
+        if source is not None and source.video_file is not None and not source.files_expired:
+            video = await self._storage.fetch(source.video_file, workdir / "source.mp4")
+        if source is None or video is None:
+            raise GenerationError("The video this edit changes is no longer stored.")
+        made_from = (source.input_image, source.input_video, source.remixed_from, source.extended_from)
+        if any((*made_from, source.edited_from, source.characters)):
+            return EditSource(video)
+        return EditSource(video, source.prompt, source.seed)
+
+    async def _input_video(self, task: Task, workdir: Path) -> Path:
+        video = await self._storage.fetch(task.input_video, workdir / "source.mp4") if task.input_video else None
+        if video is None:
+            raise GenerationError("The uploaded video of this task is no longer stored.")
+        return video
 
     async def _characters(self, task: Task, workdir: Path) -> tuple[CharacterRef, ...]:
         """The characters the video shows, each with its portrait key frame fetched into `workdir`."""

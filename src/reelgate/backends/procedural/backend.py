@@ -27,6 +27,8 @@ class ProceduralBackend:
     name = "procedural"
     #: Continues completed videos (`POST /v1/videos/extensions`; see `extension.py`).
     can_extend = True
+    #: Edits videos (`POST /v1/videos/edits`): a remix of a known storyboard, else its frames re-painted (`edit.py`).
+    can_edit = True
     #: Shows characters (`POST /v1/videos/characters`) as framed portraits in every shot (`cast.py`).
     takes_characters = True
 

@@ -10,9 +10,10 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
-from reelgate.backends.base import ExtendSource, RemixSource, VideoSpec
+from reelgate.backends.base import EditSource, ExtendSource, RemixSource, VideoSpec
 from reelgate.backends.procedural.captions import FontFinder
 from reelgate.backends.procedural.cast import CastPainter, portraits
+from reelgate.backends.procedural.edit import Repaint, repaint_board
 from reelgate.backends.procedural.extension import extended, source_frames, with_source_sound
 from reelgate.backends.procedural.layers import Sprite
 from reelgate.backends.procedural.opening import OpeningPainter, image_palette, load_opening, tinted
@@ -45,6 +46,7 @@ class Film:
         opening: np.ndarray | None = None,
         lead: ExtendSource | None = None,
         cast: Sequence[Sprite] = (),
+        repaint: Repaint | None = None,
     ) -> None:
         self.board = board
         self.width, self.height = width, height
@@ -58,12 +60,18 @@ class Film:
         self.lead_frames = lead.seconds * board.fps if lead else 0
         if lead is not None:
             self.audio = with_source_sound(self.audio, lead.video, self.lead_frames, board.fps)
+        #: An edit's source video, re-painted shot by shot (`edit.py`); its sound replaces the soundtrack.
+        self.repaint = repaint
+        if repaint is not None:
+            self.audio = repaint.sound(self.audio)
 
     @classmethod
     def of(cls, spec: VideoSpec, fonts: FontFinder) -> Film:
         """The film `spec` asks for: planned from its prompt, or for a remix from the parent's prompt and
         seed with the instruction applied (the soundtrack is then the parent's); opening on its image if any."""
         cast = portraits(spec.characters, spec.width, spec.height)
+        if spec.edit_of is not None:
+            return cls._edit(spec, spec.edit_of, fonts, cast)
         if spec.extend_of is not None:
             lead = spec.extend_of
             board = extended(lead, spec.prompt, spec.seed, spec.seconds - lead.seconds, spec.fps)
@@ -79,6 +87,18 @@ class Film:
             board = tinted(board, image_palette(opening))
         audio_seed = seed_for(source.prompt, source.seed)
         return cls(board, spec.width, spec.height, fonts, audio_seed=audio_seed, opening=opening, cast=cast)
+
+    @classmethod
+    def _edit(cls, spec: VideoSpec, source: EditSource, fonts: FontFinder, cast: Sequence[Sprite]) -> Film:
+        """An edit keeps its source's timing: a known storyboard is changed as a remix changes it (with the
+        source's soundtrack); otherwise the source's own frames are re-painted (`edit.py`)."""
+        size = (spec.width, spec.height)
+        if source.prompt is not None and source.seed is not None:
+            board = remix(RemixSource(source.prompt, source.seed), spec.prompt, spec.seed, spec.seconds, spec.fps)
+            return cls(board, *size, fonts, audio_seed=seed_for(source.prompt, source.seed), cast=cast)
+        board = repaint_board(spec.prompt, spec.seed, spec.seconds, spec.fps)
+        repaint = Repaint(source.video, *size, spec.fps, fonts)
+        return cls(board, *size, fonts, audio_seed=seed_for(spec.prompt, spec.seed), cast=cast, repaint=repaint)
 
     def frames(self) -> Iterator[np.ndarray]:
         if self.lead is not None:
@@ -100,6 +120,8 @@ class Film:
         return CastPainter(painter, self.cast, self.width, self.height, self.board.fps) if self.cast else painter
 
     def _backdrop(self, shot: Shot) -> Painter:
+        if self.repaint is not None:
+            return self.repaint.painter(shot)
         if shot.index == 0 and self.opening is not None:
             return OpeningPainter(shot, self.opening, self.board.fps, self.fonts)
         return ShotPainter(shot, self.width, self.height, self.board.fps, self.fonts)
