@@ -46,6 +46,14 @@ class DiffusionBackend:
         return self.config.family.image_shares_weights or self.config.image_weights is not None
 
     @property
+    def can_edit(self) -> bool:
+        """Edits videos (`POST /v1/videos/edits`) where the family has a video-to-video pipeline (Wan 2.1);
+        once loaded, where one was built (Wan 2.2's two experts have none)."""
+        if self.loaded is not None:
+            return self.loaded.video_pipeline is not None
+        return self.config.family.video_pipeline is not None
+
+    @property
     def takes_characters(self) -> bool:
         """Shows characters only with an image-to-video pipeline: the first character's key frame is the
         image the video starts from (unless the request brought a reference image of its own)."""

@@ -12,6 +12,9 @@ Per-family defaults (each from the model card or the diffusers docs of the famil
     ltx      3.0       decode_timestep 0.05, decode_noise_scale 0.025 -                   first-block, taylorseer, mag
     ltx2     3.0       (audio_)stg_scale 0.0, (audio_)modality_scale 1 -                   taylorseer
 
+Edits (`POST /v1/videos/edits`) need a video-to-video pipeline on the text model's weights: Wan 2.1 has
+one (`WanVideoToVideoPipeline`; not Wan 2.2's two experts); the LTX families have none here.
+
 The shape rules here are the real checkpoints'; the loaded pipeline's own VAE and patch sizes win
 when they say otherwise (a tiny test model has smaller ones).
 """
@@ -47,6 +50,8 @@ class Family:
     #: Output frames the VAE decodes at once: Wan's decoder is causal and goes 4 frames at a time,
     #: LTX's decodes the whole run (0).
     decode_frames: int = 0
+    #: diffusers class that remakes a video as a prompt says (edits), on the text model's weights; None if none.
+    video_pipeline: str | None = None
 
 
 FAMILIES = {
@@ -64,6 +69,7 @@ FAMILIES = {
             4,
             float32_parts=("vae", "image_encoder"),
             decode_frames=4,
+            video_pipeline="WanVideoToVideoPipeline",
         ),
         Family(
             "ltx",

@@ -33,6 +33,8 @@ class Loaded:
     side_multiple: int  #: width and height must be multiples of this
     frame_step: int  #: frame counts must be `frame_step * k + 1`
     placement: memory.Placement = memory.ON_THE_SPOT  #: where the components live
+    #: a video and text to a changed video (edits), on the text model's weights; None when the family has none
+    video_pipeline: Any | None = None
 
 
 def load(config: DiffusionConfig, shapes: tuple[memory.Shape, ...] = ()) -> Loaded:
@@ -59,15 +61,16 @@ def _load(config: DiffusionConfig, shapes: tuple[memory.Shape, ...]) -> Loaded:
     pipe = text_class.from_pretrained(weights, dtype=_dtypes(config, dtype), local_files_only=True)
     _apply_loras(pipe, config.loras)
     image_pipe = _image_pipeline(pipe, config, dtype, image_weights)
+    video_pipe = _video_pipeline(pipe, config)
     for each in _distinct(pipe, image_pipe):
         _speed_up(each, config, device)
-    for each in (pipe, image_pipe):
+    for each in (pipe, image_pipe, video_pipe):
         if each is not None:
             _place(each, placement, device)
             each.set_progress_bar_config(disable=True)
     audio_pipe = _audio_pipeline(config, dtype, device)
     side, step = _shape_rules(pipe, config)
-    return Loaded(pipe, image_pipe, audio_pipe, device, side, step, placement)
+    return Loaded(pipe, image_pipe, audio_pipe, device, side, step, placement, video_pipeline=video_pipe)
 
 
 def _placement(
@@ -110,6 +113,16 @@ def _image_pipeline(pipe: Any, config: DiffusionConfig, dtype: Any, folder: Path
     image_pipe = image_class.from_pretrained(folder, dtype=_dtypes(config, dtype), local_files_only=True, **shared)
     _apply_loras(image_pipe, config.image_loras)  # never the text model's: they were trained for other weights
     return image_pipe
+
+
+def _video_pipeline(pipe: Any, config: DiffusionConfig) -> Any | None:
+    """The video-to-video pipeline on the text model's own components (so no second copy of any weight);
+    None for a family without one, or a two-expert model (Wan 2.2) that it cannot run."""
+    import diffusers
+
+    if config.family.video_pipeline is None or getattr(pipe, "transformer_2", None) is not None:
+        return None
+    return getattr(diffusers, config.family.video_pipeline).from_pipe(pipe)
 
 
 def _distinct(pipe: Any, image_pipe: Any | None) -> list[Any]:

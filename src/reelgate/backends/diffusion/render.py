@@ -3,6 +3,10 @@
     shots.plan -> one pipeline run per shot (text, or image + text for a first frame or a
     continued shot) -> soundtrack -> frames scaled to the requested size -> MP4
 
+An edit (`spec.edit_of`) runs the video-to-video pipeline instead: each shot starts from the source's
+frames of its time (at the model's rate and generation size), `EDIT_STRENGTH` of the way back to noise,
+so the source's layout and motion stay while the prompt changes the rest; the sound is the source's own.
+
 Cancellation: `stop` is checked after every denoising step (in `callback_on_step_end`) and every
 written frame. Raising from the callback ends the pipeline at once; only setting `_interrupt`
 would still run the VAE decode of a video nobody wants. A pipeline left by an exception skips its
@@ -26,6 +30,10 @@ from reelgate.backends.diffusion.loader import Loaded
 from reelgate.backends.diffusion.progress import Progress
 from reelgate.errors import GenerationError
 from reelgate.media.encode import SAMPLE_RATE, Mp4Writer, samples_for_frame
+from reelgate.media.source import SourceFrames, fitted_sound
+
+#: How far an edit takes the source's frames back toward noise (1.0 would ignore them).
+EDIT_STRENGTH = 0.7
 
 
 class Stopped(Exception):
@@ -82,6 +90,9 @@ def _prompt_and_seed(spec: VideoSpec, config: DiffusionConfig) -> tuple[str, int
 
 
 def _clips(job: Job, spec: VideoSpec, plan: list[shots.Shot], size: tuple[int, int], progress: Progress) -> list[Clip]:
+    if spec.edit_of is not None:
+        source = SourceFrames(spec.edit_of.video, job.config.fps_native, *size)
+        return [generate_shot(job, shot, size, None, progress, _source_run(job, spec, shot, source)) for shot in plan]
     image = _opening(spec, size)
     clips: list[Clip] = []
     for shot in plan:
@@ -90,6 +101,12 @@ def _clips(job: Job, spec: VideoSpec, plan: list[shots.Shot], size: tuple[int, i
         clips.append(generate_shot(job, shot, size, image, progress))
         image = None
     return clips
+
+
+def _source_run(job: Job, spec: VideoSpec, shot: shots.Shot, source: SourceFrames) -> list[Image.Image]:
+    """The source's frames a shot of an edit remakes: from its first output frame's time, at the model's rate."""
+    first = shot.start * job.config.fps_native // spec.fps
+    return [Image.fromarray(source.frame(first + k)) for k in range(shot.frames)]
 
 
 def _opening(spec: VideoSpec, size: tuple[int, int]) -> Image.Image | None:
@@ -103,16 +120,18 @@ def _opening(spec: VideoSpec, size: tuple[int, int]) -> Image.Image | None:
 
 
 def generate_shot(
-    job: Job, shot: shots.Shot, size: tuple[int, int], image: Image.Image | None, progress: Progress
+    job: Job,
+    shot: shots.Shot,
+    size: tuple[int, int],
+    image: Image.Image | None,
+    progress: Progress,
+    video: list[Image.Image] | None = None,
 ) -> Clip:
+    """One pipeline run: from text, from an `image` and text, or (an edit) from a `video` and text."""
     import torch
 
     config, loaded = job.config, job.loaded
-    pipe = loaded.pipeline if image is None else loaded.image_pipeline
-    if pipe is None:
-        raise GenerationError(
-            "This model cannot start a video from an image: its catalog entry names no `image_weights`."
-        )
+    pipe = _pipeline(loaded, image, video)
 
     def on_step(pipeline: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
         if job.stop.is_set():
@@ -139,6 +158,9 @@ def generate_shot(
         arguments["frame_rate"] = config.fps_native
     if image is not None:
         arguments["image"] = image
+    if video is not None:  # its frame count is the video's
+        del arguments["num_frames"]
+        arguments.update(video=video, strength=EDIT_STRENGTH)
     try:
         output = pipe(**arguments)
     except BaseException:
@@ -154,10 +176,25 @@ def generate_shot(
     return Clip(frames, audio, int(pipe.vocoder.config.output_sampling_rate))
 
 
+def _pipeline(loaded: Loaded, image: Image.Image | None, video: list[Image.Image] | None) -> Any:
+    if video is not None:
+        if loaded.video_pipeline is None:
+            raise GenerationError("This model cannot edit videos: its family has no video-to-video pipeline.")
+        return loaded.video_pipeline
+    if image is not None and loaded.image_pipeline is None:
+        raise GenerationError(
+            "This model cannot start a video from an image: its catalog entry names no `image_weights`."
+        )
+    return loaded.pipeline if image is None else loaded.image_pipeline
+
+
 def _soundtrack(
     job: Job, spec: VideoSpec, prompt: str, seed: int, plan: list[shots.Shot], clips: list[Clip]
 ) -> np.ndarray:
     total = spec.seconds * SAMPLE_RATE
+    own = fitted_sound(spec.edit_of.video, total) if spec.edit_of is not None else None
+    if own is not None:
+        return own
     if job.config.sound == "model":
         pieces = [
             sound.to_48k(clip.audio, clip.audio_rate, _samples(shot.end, spec.fps) - _samples(shot.start, spec.fps))
