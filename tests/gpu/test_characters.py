@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,8 +15,8 @@ from reelgate.backends.diffusion.backend import DiffusionBackend
 from tests.gpu.conftest import Tinting, TinyModels, options
 
 
-def _spec(**extra: object) -> VideoSpec:
-    return VideoSpec("Mira walks in the rain", Orientation.LANDSCAPE, 1, 96, 64, 8, 7, "tiny", **extra)  # type: ignore[arg-type]
+def _spec(**extra: Any) -> VideoSpec:
+    return VideoSpec("Mira walks in the rain", Orientation.LANDSCAPE, 1, 96, 64, 8, 7, "tiny", **extra)
 
 
 def _png(path: Path, color: tuple[int, int, int]) -> Path:
@@ -33,7 +34,7 @@ async def test_the_first_characters_key_frame_starts_the_video(tiny_models: Tiny
     assert backend.takes_characters
     await backend.start()
     assert backend.loaded is not None
-    image_pipe = backend.loaded.image_pipeline = Tinting(backend.loaded.image_pipeline)  # type: ignore[assignment]
+    image_pipe = backend.loaded.image_pipeline = Tinting(backend.loaded.image_pipeline)
     mira = CharacterRef("Mira", _png(tmp_path / "mira.png", (230, 20, 200)))
     other = CharacterRef("Bo", _png(tmp_path / "bo.png", (10, 200, 30)))
     try:

@@ -67,7 +67,7 @@ def _png_data_uri() -> str:
 
 
 async def _create_character(http: httpx.AsyncClient, auth: dict[str, str], clip: bytes) -> str:
-    files = {"name": (None, "Mira"), "video": ("mira.mp4", clip, "video/mp4")}
+    files: dict[str, Any] = {"name": (None, "Mira"), "video": ("mira.mp4", clip, "video/mp4")}
     created = await http.post("/v1/videos/characters", files=files, headers=auth)
     assert created.status_code == 200, created.text
     return str(created.json()["id"])
