@@ -10,6 +10,7 @@ like a new video of that length; a model whose backend cannot edit is a 400 nami
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -54,30 +55,34 @@ SECONDS_SLACK = 1.0
 async def edit_video(request: Request, key: Key) -> JSONResponse:
     rt = runtime(request)
     async with source_fields(request, rt.settings, FIELDS) as fields:
-        prompt = _prompt(fields.get("prompt"))
         upload = uploaded(fields)
-        idempotency_key = check_idempotency_key(request.headers.get("idempotency-key"))
+        ask = Edit(key, _prompt(fields.get("prompt")), check_idempotency_key(request.headers.get("idempotency-key")))
         if upload is not None:
-            admission = await _edit_upload(rt, key, fields, prompt, upload, idempotency_key)
+            admission = await _edit_upload(rt, ask, fields, upload)
         else:
-            admission = await _edit_video(rt, key, fields, prompt, idempotency_key)
+            admission = await _edit_video(rt, ask, fields)
     return _admitted(request, admission)
 
 
-async def _edit_video(
-    rt: Runtime, key: ApiKey, fields: dict[str, Any], prompt: str, idempotency_key: str | None
-) -> Admission:
-    source = await rt.tasks.remix_parent(key, source_id(fields), param="video", verb="edit")
+@dataclass(frozen=True)
+class Edit:
+    key: ApiKey
+    prompt: str
+    idempotency_key: str | None
+
+
+async def _edit_video(rt: Runtime, ask: Edit, fields: dict[str, Any]) -> Admission:
+    source = await rt.tasks.remix_parent(ask.key, source_id(fields), param="video", verb="edit")
     if source.video_file is None or source.files_expired:
         raise InvalidRequest(f"Cannot edit '{source.id}': its files were deleted.", param="video")
-    entry = _ready(rt, key, source_model(rt, fields, source.model))
+    entry = _ready(rt, ask.key, source_model(rt, fields, source.model))
     return await rt.tasks.submit(
         Submission(
-            key,
+            ask.key,
             entry,
-            PromptSpec(prompt, source.orientation, explicit_orientation=True),
-            request_hash=request_hash(key.id, entry.name, ["edit", source.id, prompt]),
-            idempotency_key=idempotency_key,
+            PromptSpec(ask.prompt, source.orientation, explicit_orientation=True),
+            request_hash=request_hash(ask.key.id, entry.name, ["edit", source.id, ask.prompt]),
+            idempotency_key=ask.idempotency_key,
             seconds=source.seconds,
             size=(source.width, source.height),
             edit_of=source,
@@ -86,21 +91,19 @@ async def _edit_video(
     )
 
 
-async def _edit_upload(
-    rt: Runtime, key: ApiKey, fields: dict[str, Any], prompt: str, upload: UploadFile, idempotency_key: str | None
-) -> Admission:
-    entry = _ready(rt, key, source_model(rt, fields))
+async def _edit_upload(rt: Runtime, ask: Edit, fields: dict[str, Any], upload: UploadFile) -> Admission:
+    entry = _ready(rt, ask.key, source_model(rt, fields))
     video = await read_source_upload(upload, rt.settings)
     try:
         orientation = orientation_of(video)
         seconds = upload_seconds(entry, video.seconds)
         return await rt.tasks.submit(
             Submission(
-                key,
+                ask.key,
                 entry,
-                PromptSpec(prompt, orientation, explicit_orientation=True),
-                request_hash=request_hash(key.id, entry.name, ["edit", await digest(video.path), prompt]),
-                idempotency_key=idempotency_key,
+                PromptSpec(ask.prompt, orientation, explicit_orientation=True),
+                request_hash=request_hash(ask.key.id, entry.name, ["edit", await digest(video.path), ask.prompt]),
+                idempotency_key=ask.idempotency_key,
                 seconds=seconds,
                 size=entry.size_for(orientation),
                 source_video=video.path,
