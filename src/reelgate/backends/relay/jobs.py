@@ -31,6 +31,9 @@ class JobRequest:
     extend: str | None = None
     #: Characters the video shows (`characters.py`): created on the upstream, then named by its ids.
     characters: tuple[CharacterRef, ...] = ()
+    #: The video this job edits (`POST /videos/edits`), uploaded to the upstream as a file: the upstream
+    #: knows nothing of reelgate's video ids.
+    edit: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
     POST {base}/videos                          create (JSON, or multipart with `input_reference`)
     POST {base}/videos/extensions               extend a video it made: {"prompt", "seconds", "video": {"id"}}
     POST {base}/videos/characters               a character the video shows, from its key frame (`characters.py`)
+    POST {base}/videos/edits                    edit a video: multipart `prompt` and the source as `video`
     GET  {base}/videos/{id}                     poll: status, progress, error
     GET  {base}/videos/{id}/content             the MP4 (`?variant=thumbnail` for the still)
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -30,6 +32,8 @@ from reelgate.errors import GenerationError
 
 class OpenAIVideos:
     async def start(self, exchange: Exchange, job: JobRequest, stack: AsyncExitStack) -> Started:
+        if job.edit is not None:
+            return await _start_edit(exchange, job, job.edit)
         body, _ = await exchange.json(
             "POST",
             exchange.upstream.url("videos/extensions" if job.extend else "videos"),
@@ -67,6 +71,23 @@ class OpenAIVideos:
             video_urls=(content, *doc.video_urls),
             thumbnail_urls=(content + "?variant=thumbnail", *doc.thumbnail_urls),
         )
+
+
+async def _start_edit(exchange: Exchange, job: JobRequest, source: Path) -> Started:
+    """`client.videos.edit` with an uploaded file, as the `openai` package sends it."""
+    video = await asyncio.to_thread(source.read_bytes)
+    body, _ = await exchange.json(
+        "POST",
+        exchange.upstream.url("videos/edits"),
+        headers={"Idempotency-Key": job.idempotency_key},
+        data={"prompt": job.prompt},
+        files={"video": ("source.mp4", video, "video/mp4")},
+    )
+    job_doc = job_object(body) or {}
+    job_id = job_doc.get("id")
+    if not isinstance(job_id, str | int) or not str(job_id):
+        raise UpstreamError("the upstream's edit answer has no job id", retryable=False)
+    return Started(job_id=str(job_id), carry=read_job(job_doc) if job_doc.get("status") else None)
 
 
 def _job_url(upstream: Upstream, job_id: str) -> str:
