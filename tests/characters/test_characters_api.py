@@ -12,6 +12,7 @@ import httpx
 import numpy as np
 import openai
 import pytest
+from openai.types import Video
 from sqlalchemy import func, select
 
 from reelgate.backends.fake import FailingBackend
@@ -219,3 +220,32 @@ async def test_a_model_that_cannot_show_characters_refuses_them(tmp_path: Path) 
             refused = await http.post("/v1/videos", json=body, headers={"Authorization": f"Bearer {key}"})
         assert_openai_error(refused, 400, None)
         assert "sora-2" in refused.json()["error"]["message"] and await _count(server, tasks) == 0
+
+
+async def test_remixes_and_extensions_keep_the_sources_characters(tmp_path: Path) -> None:
+    clip = _clip(tmp_path / "mira.mp4")
+    async with live_server(make_settings(tmp_path, models=MODELS)) as server:
+        key = await server.create_key("10")
+        async with _client(server, key) as client:
+            with clip.open("rb") as video:
+                mira = await client.videos.create_character(name="Mira", video=video)
+            source = await client.videos.create_and_poll(
+                prompt="@Mira on green hills", model="sora-2", seconds="4", poll_interval_ms=200
+            )
+            remix = await client.videos.poll(
+                (await client.videos.remix(source.id, prompt="at night")).id, poll_interval_ms=200
+            )
+            body = {"prompt": "she walks on", "seconds": "4", "video": {"id": source.id}}
+            longer = await client.videos.poll(
+                (await client.post("/videos/extensions", body=body, cast_to=Video)).id, poll_interval_ms=200
+            )
+            paths = {}
+            for made in (remix, longer):
+                assert made.status == "completed", made
+                paths[made.id] = tmp_path / f"{made.id}.mp4"
+                paths[made.id].write_bytes((await client.videos.download_content(made.id)).content)
+        async with server.app.state.runtime.engine.connect() as conn:
+            kept = dict((await conn.execute(select(tasks.c.id, tasks.c.characters))).all())
+    assert kept[source.id] == kept[remix.id] == kept[longer.id] == f'["{mira.id}"]'
+    assert all(_share_near(frame, MAGENTA) > 0.02 for frame in _frames(paths[remix.id])[::4])
+    assert all(_share_near(frame, MAGENTA) > 0.02 for frame in _frames(paths[longer.id])[32::4])  # the new part

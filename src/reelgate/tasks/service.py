@@ -57,7 +57,8 @@ class Submission:
     extend_of: Task | None = None
     #: The reference image the video opens on (image-to-video), any size; fitted here.
     reference: Image.Image | None = None
-    #: The characters (`char_...` ids, checked as the key's own) the video shows.
+    #: The characters (`char_...` ids, checked as the key's own) the video shows; a remix or an extension
+    #: that names none keeps its source's.
     characters: tuple[str, ...] = ()
     #: Whether an identical request may join a running task (chat clients re-send; API clients poll).
     join_running: bool = True
@@ -195,7 +196,7 @@ class TaskService:
             extended_from=extend_of.id if extend_of else None,
             edited_from=submission.edit_of.id if submission.edit_of else None,
             input_video_role=_source_role(submission),
-            characters=json.dumps(list(submission.characters)) if submission.characters else None,
+            characters=_characters(submission),
         )
 
     async def _store_reference(self, image: Image.Image, task: Task) -> str:
@@ -315,6 +316,14 @@ def _source_role(submission: Submission) -> str | None:
     if submission.source_video is None:
         return None
     return "extend" if submission.lead_seconds else "edit"
+
+
+def _characters(submission: Submission) -> str | None:
+    """The task's `characters` column: the ids the request named, else those of the video it changes."""
+    if submission.characters:
+        return json.dumps(list(submission.characters))
+    source = submission.remix_of or submission.extend_of
+    return source.characters if source is not None else None
 
 
 async def _lock_key(conn: AsyncConnection, key_id: str) -> None:
