@@ -27,6 +27,8 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 KEY = "sk-upstream-test-0123456789abcdef"
+#: Headers that carry a credential (a Bearer token or JWT, `Key KEY`, Google's key); none may reach another host.
+CREDENTIALS = ("authorization", "x-goog-api-key", "x-api-key", "proxy-authorization")
 
 Outcome = Literal["completed", "failed", "never"]
 
@@ -80,6 +82,10 @@ class Counters:
     requests: int = 0  #: every request, of any kind
     create_bodies: list[Any] = field(default_factory=list)
     authorizations: list[str | None] = field(default_factory=list)
+    #: Requests to the fake's other host (`localhost`: result links, signed uploads), and the credential
+    #: headers they carried (none, unless the provider needs its key there).
+    elsewhere: int = 0
+    credentials_elsewhere: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -208,7 +214,14 @@ class FakeUpstream:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             self.counts.requests += 1
+            self._note_elsewhere(scope)
         await self.app(scope, receive, send)
+
+    def _note_elsewhere(self, scope: Scope) -> None:
+        headers = {name.decode().lower(): value for name, value in scope["headers"]}
+        if headers.get("host", b"").startswith(b"localhost"):
+            self.counts.elsewhere += 1
+            self.counts.credentials_elsewhere += [name for name in CREDENTIALS if name in headers]
 
 
 class VideosUpstream(FakeUpstream):

@@ -6,14 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import live_server
-from tests.relay.conftest import assert_seed_stream, chat, rehosted, relay_settings, relayed, source, upstream
-from tests.relay.fakes import KEY, Script
-from tests.relay.fal_fake import REFUSED, FalUpstream
-from tests.relay.servers import serving
+from reelgate.backends.relay.fal import QUEUE_BASE, storage
+from reelgate.backends.relay.upstream import UpstreamHub
+from tests.relay.conftest import KEY_ENV, relay_settings, relayed, upstream
+from tests.relay.fakes import KEY
 
 MODEL = "fal-video"
 KLING_ON_FAL = "fal-ai/kling-video/v2.1/standard/text-to-video"
+#: The same model's image-to-video app, whose input takes the image.
+IMAGE_MODEL = "fal-image-video"
+KLING_I2V_ON_FAL = "fal-ai/kling-video/v2.1/standard/image-to-video"
 
 
 def fal_settings(tmp_path: Path, url: str, **upstream_extra: Any) -> Any:
@@ -23,36 +25,26 @@ def fal_settings(tmp_path: Path, url: str, **upstream_extra: Any) -> Any:
         seconds={4: 5},
         parameters={"prompt": "{prompt}", "duration": "{seconds}", "aspect_ratio": "{ratio}", "cfg_scale": 0.5},
     )
-    return relay_settings(tmp_path, {"fal": upstream(url, base_url=url, **upstream_extra)}, {MODEL: entry})
+    image_entry = relayed(
+        "fal:fal",
+        model=KLING_I2V_ON_FAL,
+        seconds={4: 5},
+        parameters={"prompt": "{prompt}", "duration": "{seconds}", "image_url": "{image}"},
+    )
+    models = {MODEL: entry, IMAGE_MODEL: image_entry}
+    return relay_settings(tmp_path, {"fal": upstream(url, base_url=url, **upstream_extra)}, models)
 
 
-async def test_text_to_video_completes_and_is_rehosted(tmp_path: Path, media: Path) -> None:
-    fake = FalUpstream(media, Script(progress=(0, 20)))
-    with serving(fake) as up:
-        async with live_server(fal_settings(tmp_path, up.url)) as server:
-            reply = await chat(server.url, await server.create_key(), MODEL)
-            task = await source(server.url, reply.task_id)
-            up.stop()
-            info = await rehosted(server.url, task, tmp_path)
-    assert task["status"] == "completed", task
-    assert_seed_stream(reply, completed=True)
-    assert (info.width, info.height, info.has_audio) == (64, 112, True)
-    assert fake.counts.create_bodies == [
+def test_beside_fals_queue_an_upload_starts_at_its_rest_host_with_the_key() -> None:
+    hub = UpstreamHub(
         {
-            "model": KLING_ON_FAL,
-            "input": {"prompt": "海边的红色灯塔", "duration": 5, "aspect_ratio": "9:16", "cfg_scale": 0.5},
+            "fal": {"base_url": QUEUE_BASE, "api_key_env": KEY_ENV},
+            "proxy": {"base_url": "https://p.example/fal", "api_key_env": KEY_ENV},
         }
-    ]
-    assert fake.counts.authorizations[-1] == "(none on the CDN)"  # the result link on another host gets no key
-    assert set(fake.counts.authorizations[:-1]) == {f"Key {KEY}"}
-
-
-async def test_a_refused_result_is_a_content_policy_violation(tmp_path: Path, media: Path) -> None:
-    fake = FalUpstream(media, Script(outcome="failed"))
-    with serving(fake) as up:
-        async with live_server(fal_settings(tmp_path, up.url)) as server:
-            reply = await chat(server.url, await server.create_key(), MODEL)
-            task = await source(server.url, reply.task_id)
-    assert_seed_stream(reply, completed=False)
-    assert task["error"]["code"] == "content_policy_violation" and REFUSED in task["error"]["message"], task
-    assert fake.counts.accepted == 1 and fake.counts.downloads == 0
+    )
+    url, headers = storage(hub.get("fal", "fal"))
+    assert url == "https://rest.fal.ai/storage/upload/initiate?storage_type=fal-cdn-v3"
+    assert headers == {"Authorization": f"Key {KEY}"}  # fal's own host, not the queue's origin: given explicitly
+    url, headers = storage(hub.get("proxy", "fal"))
+    assert url == "https://p.example/fal/storage/upload/initiate?storage_type=fal-cdn-v3"
+    assert headers == {}  # the proxy's own origin: the exchange adds the key itself

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import re
 from pathlib import Path
@@ -11,17 +9,16 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 
 from reelgate.backends.registry import make_backend
 from reelgate.catalog import ModelEntry
 from tests.conftest import live_server
 from tests.e2e.conftest import Server, server_env
 from tests.e2e.test_seed_client import run_seed_client
-from tests.relay.conftest import assert_seed_stream, chat, rehosted, relay_settings, relayed, source, upstream
-from tests.relay.fakes import KEY, Script
+from tests.relay.conftest import chat, relay_settings, relayed, source, upstream
+from tests.relay.fakes import Script
 from tests.relay.servers import serving
-from tests.relay.veo_fake import FILTERED, VeoUpstream
+from tests.relay.veo_fake import VeoUpstream
 
 MODEL = "veo-video"
 VEO = "veo-3.0-generate-001"
@@ -31,59 +28,6 @@ def veo_settings(tmp_path: Path, url: str, **upstream_extra: Any) -> Any:
     entry = relayed("veo:google", model=VEO, seconds={4: 8}, parameters={"negativePrompt": "blur"})
     google = upstream(url, base_url=f"{url}/v1beta", **upstream_extra)
     return relay_settings(tmp_path, {"google": google}, {MODEL: entry})
-
-
-async def test_text_to_video_completes_and_is_rehosted(tmp_path: Path, media: Path) -> None:
-    fake = VeoUpstream(media, Script(progress=(0, 0, 0)))
-    with serving(fake) as up:
-        async with live_server(veo_settings(tmp_path, up.url)) as server:
-            reply = await chat(server.url, await server.create_key(), MODEL)
-            task = await source(server.url, reply.task_id)
-            up.stop()  # the video is served from reelgate, not the upstream
-            info = await rehosted(server.url, task, tmp_path)
-    assert task["status"] == "completed", task
-    assert_seed_stream(reply, completed=True)
-    assert (info.width, info.height, info.has_audio) == (64, 112, True)
-    assert fake.counts.create_bodies == [
-        {
-            "model": VEO,
-            "instances": [{"prompt": "海边的红色灯塔"}],
-            "parameters": {"aspectRatio": "9:16", "resolution": "720p", "durationSeconds": 8, "negativePrompt": "blur"},
-        }
-    ]
-    assert fake.counts.accepted == 1 and fake.counts.downloads == 1
-    assert set(fake.counts.authorizations) == {KEY}  # x-goog-api-key on create, polls and the download
-
-
-async def test_image_to_video_sends_the_first_frame(tmp_path: Path, media: Path) -> None:
-    picture = io.BytesIO()
-    Image.new("RGB", (120, 90), (30, 160, 90)).save(picture, format="PNG")
-    data_uri = "data:image/png;base64," + base64.b64encode(picture.getvalue()).decode()
-    content = [{"type": "text", "text": "让画面动起来"}, {"type": "image_url", "image_url": {"url": data_uri}}]
-    fake = VeoUpstream(media)
-    with serving(fake) as up:
-        async with live_server(veo_settings(tmp_path, up.url)) as server:
-            reply = await chat(
-                server.url, await server.create_key(), MODEL, messages=[{"role": "user", "content": content}]
-            )
-            task = await source(server.url, reply.task_id)
-            info = await rehosted(server.url, task, tmp_path)
-    assert task["status"] == "completed" and info.has_audio, task
-    (instance,) = fake.counts.create_bodies[0]["instances"]
-    assert instance["prompt"] == "让画面动起来" and instance["image"]["mimeType"] == "image/png"
-    with Image.open(io.BytesIO(base64.b64decode(instance["image"]["bytesBase64Encoded"]))) as sent:
-        assert sent.format == "PNG"
-
-
-async def test_moderation_is_a_content_policy_violation_with_veos_reason(tmp_path: Path, media: Path) -> None:
-    fake = VeoUpstream(media, Script(outcome="failed"))
-    with serving(fake) as up:
-        async with live_server(veo_settings(tmp_path, up.url)) as server:
-            reply = await chat(server.url, await server.create_key(), MODEL)
-            task = await source(server.url, reply.task_id)
-    assert_seed_stream(reply, completed=False)
-    assert task["error"] == {"code": "content_policy_violation", "message": FILTERED}
-    assert fake.counts.accepted == 1 and fake.counts.downloads == 0
 
 
 async def test_refund_on_gives_back_moderated_videos_only_where_the_model_says(tmp_path: Path, media: Path) -> None:

@@ -20,6 +20,7 @@ from reelgate.api.errors import invalid_from_validation
 from reelgate.api.extensions import check_extendable, extension_seconds
 from reelgate.api.middleware import RATE_STATE
 from reelgate.api.openapi import BODY_ERRORS, contract, event_stream, media
+from reelgate.api.possible import check_chat
 from reelgate.api.references import reference_image
 from reelgate.api.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice, Message
 from reelgate.api.sse import CompletionMeta, chat_chunks, usage_for, with_last_words
@@ -72,6 +73,7 @@ async def create_chat_completion(
         parent = None
     characters = await referenced_characters(rt, key, entry, spec.prompt, param="messages")  # "@Name" in the prompt
     images = last_user_images(params.messages)
+    check_chat(rt, entry, spec, image=bool(images))
     reference = await reference_image(images[0], rt.settings, "messages") if images else None
     admission = await rt.tasks.submit(
         Submission(

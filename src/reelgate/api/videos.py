@@ -22,6 +22,7 @@ from reelgate.api.characters import referenced_characters
 from reelgate.api.deps import links, runtime
 from reelgate.api.middleware import RATE_STATE
 from reelgate.api.openapi import BODY_ERRORS, KEY_ERRORS, contract, media
+from reelgate.api.possible import check_videos
 from reelgate.api.presenters import expired_notice, video_object
 from reelgate.api.references import reference_image
 from reelgate.api.schemas import (
@@ -84,6 +85,7 @@ async def create_video(request: Request, key: Key) -> JSONResponse:
     width, height = _size(entry, fields.get("size"))
     characters = await referenced_characters(rt, key, entry, prompt, fields.get("characters", fields.get(FORM_FIELD)))
     reference_value = _reference_value(fields)
+    check_videos(rt, entry, fields, seconds, (width, height), image=reference_value is not None)
     reference = await reference_image(reference_value, rt.settings, "input_reference") if reference_value else None
     orientation = Orientation.PORTRAIT if height > width else Orientation.LANDSCAPE
     fingerprint = ["videos", prompt, str(seconds), f"{width}x{height}", _digest(reference_value), *characters]

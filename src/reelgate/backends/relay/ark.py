@@ -14,6 +14,7 @@ safety system flags (`...SensitiveContentDetected`) is `content_policy_violation
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +23,7 @@ from reelgate.backends.relay.documents import JobDocument, JobPhase, phase_of
 from reelgate.backends.relay.exchange import Exchange
 from reelgate.backends.relay.faults import UpstreamError, clip, message_of, moderated
 from reelgate.backends.relay.jobs import JobRequest
+from reelgate.backends.relay.makes import Makes, by_model_name
 from reelgate.backends.relay.task_api import TaskApi, data_uri
 
 #: The durations one Seedance call makes.
@@ -36,6 +38,11 @@ def flagged(code: object) -> bool:
 
 class Ark(TaskApi):
     name = "Ark"
+    can_make = Makes(tiers=("480p", "720p", "1080p"))
+
+    def makes(self, model: str, parameters: Mapping[str, Any]) -> Makes:
+        """Seedance `-lite-t2v` makes videos from text only, `-lite-i2v` from an image only; `-pro` both."""
+        return by_model_name(self.can_make, model)
 
     async def create(self, exchange: Exchange, job: JobRequest) -> str:
         try:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import httpx
 
-from reelgate.backends.base import GeneratedVideo, ProgressCallback, VideoSpec
+from reelgate.backends.asks import Ask, Refusal
+from reelgate.backends.base import GeneratedVideo, Orientation, ProgressCallback, VideoSpec
 from reelgate.backends.relay.ark import Ark
 from reelgate.backends.relay.chaining import EXTENDS, Chain, chained
 from reelgate.backends.relay.characters import TAKES_CHARACTERS
@@ -32,11 +33,13 @@ from reelgate.backends.relay.exchange import Exchange, tls_context
 from reelgate.backends.relay.fal import Fal
 from reelgate.backends.relay.jobs import JobRequest, JobState, Outcome, Watch
 from reelgate.backends.relay.kling import Kling
+from reelgate.backends.relay.makes import Makes
 from reelgate.backends.relay.minimax import MiniMax
 from reelgate.backends.relay.openai_videos import OpenAIVideos
 from reelgate.backends.relay.protocol import RelayProtocol, Started
 from reelgate.backends.relay.replicate import Replicate
 from reelgate.backends.relay.routing import Plan, Route, place
+from reelgate.backends.relay.task_api import TaskApi
 from reelgate.backends.relay.transfer import fetch_thumbnail, fetch_video
 from reelgate.backends.relay.upstream import UpstreamHub
 from reelgate.backends.relay.veo import Veo
@@ -80,6 +83,19 @@ class RelayBackend:
         self._hub = hub
         self._client = client
         self._rng = rng or random.Random()
+
+    def refusal(self, ask: Ask) -> Refusal | None:
+        """What a route of the model cannot make of `ask`: any route may get the video, so each must make it."""
+        plan = self.plans.get(ask.model)
+        for route in plan.routes if plan else ():
+            protocol = PROTOCOLS[route.upstream.kind]
+            makes = Makes()
+            if isinstance(protocol, TaskApi):
+                makes = protocol.makes(route.model_for(ask.orientation or Orientation.PORTRAIT), route.parameters)
+            found = route.refusal(ask, makes)
+            if found is not None:
+                return found
+        return None
 
     async def generate(self, spec: VideoSpec, workdir: Path, on_progress: ProgressCallback) -> GeneratedVideo:
         plan = self.plans.get(spec.model)

@@ -15,6 +15,7 @@ or output its data inspection refuses (`DataInspectionFailed`) is `content_polic
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +23,7 @@ from reelgate.backends.relay.documents import JobDocument, JobPhase
 from reelgate.backends.relay.exchange import Exchange
 from reelgate.backends.relay.faults import UpstreamError, clip, moderated
 from reelgate.backends.relay.jobs import JobRequest
+from reelgate.backends.relay.makes import Makes, by_model_name
 from reelgate.backends.relay.task_api import TaskApi, data_uri
 
 #: The durations one Wan call makes.
@@ -39,6 +41,11 @@ _PHASES = {
 
 class DashScope(TaskApi):
     name = "Model Studio"
+    can_make = Makes(tiers=("480p", "720p", "1080p"))
+
+    def makes(self, model: str, parameters: Mapping[str, Any]) -> Makes:
+        """A Wan `-t2v-` model makes videos from text only, an `-i2v-` one from an image only."""
+        return by_model_name(self.can_make, model)
 
     async def create(self, exchange: Exchange, job: JobRequest) -> str:
         url = exchange.upstream.url("api/v1/services/aigc/video-generation/video-synthesis")

@@ -20,6 +20,7 @@ from reelgate.backends.relay.documents import JobDocument, JobPhase, percent
 from reelgate.backends.relay.exchange import Exchange
 from reelgate.backends.relay.faults import UpstreamError, clip, moderated
 from reelgate.backends.relay.jobs import JobRequest
+from reelgate.backends.relay.makes import Makes
 from reelgate.backends.relay.task_api import TaskApi, base64_of
 
 #: The durations one Kling call makes.
@@ -36,6 +37,7 @@ _PHASES = {
 
 class Kling(TaskApi):
     name = "Kling"
+    can_make = Makes()  # any size: none is sent, `mode` sets the resolution (std 720p, pro 1080p)
 
     async def create(self, exchange: Exchange, job: JobRequest) -> str:
         endpoint = "image2video" if job.image is not None else "text2video"

@@ -14,13 +14,16 @@ Hailuo 02 makes 6 or 10 s at 768P or 1080P.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from reelgate.backends.base import Orientation
 from reelgate.backends.relay.documents import JobDocument, JobPhase
 from reelgate.backends.relay.exchange import Exchange
 from reelgate.backends.relay.faults import UpstreamError, clip
 from reelgate.backends.relay.jobs import JobRequest, Outcome
+from reelgate.backends.relay.makes import Makes, by_model_name
 from reelgate.backends.relay.task_api import TaskApi, data_uri
 
 #: The durations one Hailuo call makes.
@@ -38,6 +41,12 @@ _PHASES = {
 
 class MiniMax(TaskApi):
     name = "MiniMax"
+    #: No aspect ratio is sent: from text Hailuo makes 16:9 (1366x768 or 1920x1080), from an image its ratio.
+    can_make = Makes(orientations=(Orientation.LANDSCAPE,), tiers=("768p", "1080p"))
+
+    def makes(self, model: str, parameters: Mapping[str, Any]) -> Makes:
+        """`T2V-01` makes videos from text only, `I2V-01` from an image only; Hailuo 02 both."""
+        return by_model_name(self.can_make, model)
 
     async def create(self, exchange: Exchange, job: JobRequest) -> str:
         body = await _call(exchange, "POST", "v1/video_generation", json=await payload(job))

@@ -26,6 +26,7 @@ from reelgate.backends.relay.documents import JobDocument, JobPhase, phase_of
 from reelgate.backends.relay.exchange import Exchange
 from reelgate.backends.relay.faults import UpstreamError, clip, message_of
 from reelgate.backends.relay.jobs import JobRequest
+from reelgate.backends.relay.makes import Makes
 from reelgate.backends.relay.task_api import TaskApi, data_uri
 
 DEFAULT_INPUT = {"prompt": "{prompt}", "duration": "{seconds}", "aspect_ratio": "{ratio}", "image": "{image}"}
@@ -36,6 +37,9 @@ MODERATION_WORDS = ("nsfw", "sensitive", "safety", "flagged", "content policy", 
 class Replicate(TaskApi):
     name = "Replicate"
     noun = "prediction"
+
+    def makes(self, model: str, parameters: Mapping[str, Any]) -> Makes:
+        return takes_image(parameters or DEFAULT_INPUT)
 
     async def create(self, exchange: Exchange, job: JobRequest) -> str:
         url = exchange.upstream.url(f"v1/models/{quote(job.model, safe='/')}/predictions")
@@ -49,10 +53,12 @@ class Replicate(TaskApi):
         return read_prediction(body)
 
 
-async def inputs(job: JobRequest, default: Mapping[str, Any] = DEFAULT_INPUT) -> dict[str, Any]:
-    """The model's input: the catalog's templates (or the common names) filled in for this video."""
-    image = None
-    if job.image is not None:
+async def inputs(
+    job: JobRequest, default: Mapping[str, Any] = DEFAULT_INPUT, image: str | None = None
+) -> dict[str, Any]:
+    """The model's input: the catalog's templates (or the common names) filled in for this video;
+    `{image}` is `image` (the reference image's address), by default a data URI of it."""
+    if image is None and job.image is not None:
         image = await data_uri(job.image)
     values = {
         "prompt": job.prompt,
@@ -66,6 +72,11 @@ async def inputs(job: JobRequest, default: Mapping[str, Any] = DEFAULT_INPUT) ->
         for name, value in (job.parameters or default).items()
         if (filled := _fill(value, values, image)) is not None
     }
+
+
+def takes_image(template: Mapping[str, Any]) -> Makes:
+    """A model whose input names no `{image}` is sent no image: it makes videos from text only."""
+    return Makes(image=any(isinstance(value, str) and "{image}" in value for value in template.values()))
 
 
 def _fill(value: Any, values: Mapping[str, Any], image: str | None) -> Any:

@@ -15,10 +15,12 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from reelgate.backends.base import VideoSpec, full_prompt
+from reelgate.backends.asks import Ask, Refusal
+from reelgate.backends.base import Orientation, VideoSpec, full_prompt
 from reelgate.backends.relay.config import ModelName
 from reelgate.backends.relay.faults import UpstreamError
 from reelgate.backends.relay.jobs import JobRequest
+from reelgate.backends.relay.makes import Makes, refusal
 from reelgate.backends.relay.upstream import Upstream, UpstreamHub
 from reelgate.errors import GenerationError
 
@@ -43,7 +45,7 @@ class Route:
         size = f"{spec.width}x{spec.height}"
         seconds = self.seconds.get(spec.seconds, spec.seconds)
         return JobRequest(
-            model=self.model if isinstance(self.model, str) else self.model[spec.orientation.value],
+            model=self.model_for(spec.orientation),
             prompt=self._prompt(spec, seconds),
             seconds=seconds,
             size=self.sizes.get(size) or self.sizes.get(spec.orientation.value) or size,
@@ -53,6 +55,18 @@ class Route:
             parameters=self.parameters,
             characters=spec.characters,
         )
+
+    def model_for(self, orientation: Orientation) -> str:
+        """The upstream's model name for videos of `orientation`."""
+        return self.model if isinstance(self.model, str) else self.model[orientation.value]
+
+    def refusal(self, ask: Ask, makes: Makes) -> Refusal | None:
+        """Why this route's upstream model (which `makes` what it makes) cannot meet `ask`, or None."""
+        orientation = ask.orientation or Orientation.PORTRAIT
+        mapped = ask.size is not None and any(
+            name in self.sizes for name in (f"{ask.size[0]}x{ask.size[1]}", orientation.value)
+        )
+        return refusal(makes, ask, mapped)
 
     def _prompt(self, spec: VideoSpec, seconds: int) -> str:
         # A relayed remix is a new video from the original prompt and the instructions since.

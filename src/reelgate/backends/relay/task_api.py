@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 from reelgate.backends.relay.documents import JobDocument
 from reelgate.backends.relay.exchange import Exchange
 from reelgate.backends.relay.faults import UpstreamError
 from reelgate.backends.relay.jobs import JobRequest, JobState, Outcome, Watch
+from reelgate.backends.relay.makes import Makes
 from reelgate.backends.relay.polling import poll
 from reelgate.backends.relay.protocol import Started
 from reelgate.errors import GenerationError
@@ -29,6 +32,12 @@ class TaskApi:
     name = "the upstream"
     #: What the upstream calls a job ("task", "operation", "prediction").
     noun = "task"
+    #: What one call makes, for every model (`makes` tells models apart where the upstream does).
+    can_make = Makes()
+
+    def makes(self, model: str, parameters: Mapping[str, Any]) -> Makes:
+        """What one call of the upstream's `model` (with the catalog's `parameters`) can make."""
+        return self.can_make
 
     async def create(self, exchange: Exchange, job: JobRequest) -> str:
         """Order the video once; the job id the upstream named (see `job_id`)."""

@@ -23,6 +23,7 @@ from reelgate.backends.relay.documents import JobDocument, JobPhase
 from reelgate.backends.relay.exchange import Exchange
 from reelgate.backends.relay.faults import UpstreamError, clip, message_of
 from reelgate.backends.relay.jobs import JobRequest, JobState, Outcome
+from reelgate.backends.relay.makes import Makes
 from reelgate.backends.relay.task_api import TaskApi, base64_of
 
 #: The durations one Veo call makes.
@@ -35,6 +36,7 @@ MODERATED = "content_policy_violation"
 class Veo(TaskApi):
     name = "Veo"
     noun = "operation"
+    can_make = Makes(tiers=("720p", "1080p"))
 
     async def create(self, exchange: Exchange, job: JobRequest) -> str:
         url = exchange.upstream.url(f"models/{quote(job.model, safe='')}:predictLongRunning")
