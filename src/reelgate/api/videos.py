@@ -51,7 +51,7 @@ class VideoIdConvertor(StringConvertor):
     and `/v1/videos/characters` are routes of their own, and `Allow` there must not advertise a video's
     GET/DELETE)."""
 
-    regex = r"(?!(?:extensions|characters)$)[^/]+"
+    regex = r"(?!(?:extensions|characters|edits)$)[^/]+"
 
 
 register_url_convertor("video_id", VideoIdConvertor())

@@ -84,6 +84,13 @@ class RelayBackend:
         self._client = client
         self._rng = rng or random.Random()
 
+    def can_edit_model(self, model: str) -> bool:
+        """Edits (`POST /v1/videos/edits`) pass through in one call to upstreams of OpenAI's Videos API, so
+        a model edits when every route of it goes to one (and it chains no calls for long videos)."""
+        plan = self.plans.get(model)
+        kinds = {route.upstream.kind for route in plan.routes} if plan else set()
+        return plan is not None and plan.chain is None and kinds == {"openai-videos"}
+
     def refusal(self, ask: Ask) -> Refusal | None:
         """What a route of the model cannot make of `ask`: any route may get the video, so each must make it."""
         plan = self.plans.get(ask.model)

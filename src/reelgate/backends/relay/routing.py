@@ -54,6 +54,7 @@ class Route:
             image=spec.first_frame,
             parameters=self.parameters,
             characters=spec.characters,
+            edit=spec.edit_of.video if spec.edit_of else None,
         )
 
     def model_for(self, orientation: Orientation) -> str:
