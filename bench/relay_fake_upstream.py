@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,8 @@ def make_media(folder: Path, *, seconds: int = 4, width: int = 256, height: int 
 
 
 class Upstream:
-    def __init__(self, media: Path, ready_after: float) -> None:
+    def __init__(self, media: Path, ready_after: float, timeline: bool = False) -> None:
+        self.timeline = timeline
         self.video = (media / "video.mp4").read_bytes()
         self.thumbnail = (media / "thumbnail.webp").read_bytes()
         self.ready_after = ready_after
@@ -69,6 +72,7 @@ class Upstream:
         body = await request.json() if request.headers.get("content-type", "").startswith("application/json") else {}
         video_id = f"video_{next(self.ids):06d}"
         self.created[video_id] = time.monotonic()
+        self._note(video_id, "created")
         return JSONResponse(self._video(video_id, body.get("model", "sora-2")))
 
     def _video(self, video_id: str, model: str = "sora-2") -> dict[str, Any]:
@@ -101,7 +105,13 @@ class Upstream:
             return JSONResponse({"error": {"message": "Video is not ready."}}, status_code=404)
         if request.query_params.get("variant") == "thumbnail":
             return Response(self.thumbnail, media_type="image/webp")
+        self._note(video_id, "downloaded")
         return Response(self.video, media_type="video/mp4")
+
+    def _note(self, video_id: str, event: str) -> None:
+        """With --timeline, one JSON line per event on stdout (wall-clock seconds), to see where time goes."""
+        if self.timeline:
+            print(json.dumps({"id": video_id, event: time.time()}), file=sys.stdout, flush=True)
 
 
 def main() -> None:
@@ -109,8 +119,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--media", type=Path, required=True)
     parser.add_argument("--ready-after", type=float, default=1.0)
+    parser.add_argument("--timeline", action="store_true", help="print when each video is created, downloaded")
     args = parser.parse_args()
-    app = Upstream(args.media, args.ready_after).app
+    app = Upstream(args.media, args.ready_after, args.timeline).app
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 

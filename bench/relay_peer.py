@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -233,7 +234,8 @@ def measure(name: str, root: psutil.Process, gw: Gateway, args: argparse.Namespa
     if warm.failures:
         raise SystemExit(f"{name}: warm-up failed: {warm.failures[:3]}")
     before = cpu_seconds(root)
-    result = asyncio.run(drive(gw, args.videos, args.concurrency, args.poll_ms))
+    with profiled(root, args.py_spy and args.py_spy.with_name(f"{name}-{args.py_spy.name}")):
+        result = asyncio.run(drive(gw, args.videos, args.concurrency, args.poll_ms))
     used = cpu_seconds(root) - before
     for failure in result.failures[:5]:
         print(f"  {name}: {failure}")
@@ -247,6 +249,23 @@ def measure(name: str, root: psutil.Process, gw: Gateway, args: argparse.Namespa
         len(result.failures),
         result.polls / max(1, args.videos),
     )
+
+
+@contextmanager
+def profiled(root: psutil.Process, out: Path | None) -> Iterator[None]:
+    """py-spy (from the bench venv: `pip install py-spy` there) sampling the gateway's tree into `out`."""
+    if out is None:
+        yield
+        return
+    spy = LITELLM_VENV / "bin" / "py-spy"
+    command = [str(spy), "record", "--format", "raw", "--subprocesses", "--rate", "200", "-o", str(out)]
+    sampler = subprocess.Popen([*command, "-p", str(root.pid)], stdout=subprocess.DEVNULL)
+    time.sleep(1)
+    try:
+        yield
+    finally:
+        sampler.send_signal(signal.SIGINT)
+        sampler.wait(30)
 
 
 def run_reelgate(upstream: str, work: Path, args: argparse.Namespace) -> Row:
@@ -315,6 +334,7 @@ def fake_upstream(work: Path, ready_after: float) -> Iterator[str]:
         str(media),
         "--ready-after",
         str(ready_after),
+        "--timeline",
     ]
     ready = f"http://127.0.0.1:{port}/v1/videos/none"
     with process(command, dict(os.environ), ready, work / "upstream.log"):
@@ -337,6 +357,7 @@ def main() -> None:
     parser.add_argument("--upstream-setting", type=pair, action="append", default=[], help="reelgate: KEY=VALUE")
     parser.add_argument("--reelgate-env", type=pair, action="append", default=[], help="reelgate: NAME=VALUE")
     parser.add_argument("--install-litellm", action="store_true", help="create bench/.venv-litellm and exit")
+    parser.add_argument("--py-spy", type=Path, help="profile each gateway into <gateway>-<this name>")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) and print it")
     args = parser.parse_args()
     if args.install_litellm:

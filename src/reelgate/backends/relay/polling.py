@@ -1,8 +1,9 @@
 """Polling one upstream job until it ends: the upstream's pace first, then backoff and jitter.
 
-Without a hint from the upstream, a young job is polled at a fraction of its age (`early_wait`): a video
-an upstream makes in one second is seen within a quarter second, while one that takes minutes is
-soon polled at the configured `poll_interval` and slower.
+Without a hint from the upstream, a young job is polled at a fraction of its age, or when its progress,
+moving at the speed seen so far, says it will end (`Early`): a video an upstream makes in one second is
+seen within a few dozen milliseconds, while one that takes minutes is soon polled at the configured
+`poll_interval` and slower.
 
 One task has one poll loop, run by the worker that holds the task; everyone watching the task (chat
 streams, pages, API polls) reads the task row, never the upstream.
@@ -29,12 +30,15 @@ log = logging.getLogger(__name__)
 #: How much slower polling gets after each answer in which nothing moved.
 SLOWDOWN = 1.5
 
-#: A young job is polled at this fraction of its age, but never more often than every `EARLY_FLOOR` s.
+#: A young job is polled at this fraction of its age, but never more often than every `EARLY_FLOOR` s...
 EARLY_FRACTION = 0.2
 EARLY_FLOOR = 0.25
+#: ...or when its progress says it ends, if sooner: but never sooner than this after the last poll.
+ETA_FLOOR = 0.05
 
-#: Progress reaches the task at most this often (or every `poll_interval`, if that is sooner): each report
-#: is a database write, and the early polls of a young job come four a second.
+#: Progress reaches the task at most this often (or every `poll_interval`, if that is sooner), the first
+#: time after as long: each report is a database write, and the early polls of a young job come four a
+#: second (a job done within a second goes from queued to completed).
 PROGRESS_EVERY = 1.0
 
 
@@ -53,7 +57,7 @@ async def poll(
     """
     config = exchange.upstream.config
     pace = Pace(config.poll_interval, config.max_poll_interval)
-    began = time.monotonic()
+    early = Early()
     reports = Every(min(PROGRESS_EVERY, config.poll_interval))
     doc = first
     errors = 0
@@ -62,7 +66,7 @@ async def poll(
             _report(doc, watch, reports)
             if doc.phase is JobPhase.COMPLETED:
                 return doc
-        await asyncio.sleep(pace.wait if pace.hinted or errors else min(pace.wait, early_wait(began)))
+        await asyncio.sleep(pace.wait if pace.hinted or errors else min(pace.wait, early.wait()))
         try:
             body, response = await exchange.json("GET", url)
             doc = read(body)
@@ -76,6 +80,7 @@ async def poll(
             continue
         errors = 0
         pace.advance(doc.progress, poll_after(response))
+        early.observe(doc.progress)
 
 
 def _report(doc: JobDocument, watch: Watch, reports: Every) -> None:
@@ -89,11 +94,11 @@ def _report(doc: JobDocument, watch: Watch, reports: Every) -> None:
 
 
 class Every:
-    """Says yes at most once per `seconds`; the first time, always."""
+    """Says yes at most once per `seconds`, the first time `seconds` after it was made."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._last = float("-inf")
+        self._last = time.monotonic()
 
     def due(self) -> bool:
         now = time.monotonic()
@@ -103,13 +108,43 @@ class Every:
         return True
 
 
-def early_wait(began: float) -> float:
-    """The wait before polling a job first polled at `began` (monotonic): a fraction of its age.
+class Early:
+    """The wait before the next poll of a young job: a fifth of its age, or sooner when its progress,
+    moving as fast as it has since it last moved, reaches 100 sooner (never within `ETA_FLOOR`).
 
-    >>> round(early_wait(time.monotonic()), 2), round(early_wait(time.monotonic() - 10), 1)
-    (0.25, 2.0)
+    >>> now = [0.0]
+    >>> early = Early(clock=lambda: now[0])
+    >>> early.wait()  # nothing known yet
+    0.25
+    >>> now[0] = 0.25; early.observe(25); early.wait()  # 25 % in 0.25 s: done in 0.75 s, but poll before
+    0.25
+    >>> now[0] = 0.5; early.observe(75); round(early.wait(), 3)  # 50 % more in 0.25 s: done in 0.125 s
+    0.125
+    >>> now[0] = 10.0; early.observe(None); early.wait()  # no news: a fifth of its age
+    2.0
     """
-    return max(EARLY_FLOOR, (time.monotonic() - began) * EARLY_FRACTION)
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._began = clock()
+        #: When progress last moved, and to what.
+        self._moved = (self._began, 0)
+        self._eta: float | None = None
+
+    def observe(self, progress: int | None) -> None:
+        now = self._clock()
+        when, last = self._moved
+        self._eta = None
+        if progress is None or progress <= last or progress >= 100:
+            return
+        speed = (progress - last) / max(now - when, 1e-3)
+        self._eta = now + (100 - progress) / speed
+        self._moved = (now, progress)
+
+    def wait(self) -> float:
+        now = self._clock()
+        ramp = max(EARLY_FLOOR, (now - self._began) * EARLY_FRACTION)
+        return ramp if self._eta is None else min(ramp, max(ETA_FLOOR, self._eta - now))
 
 
 class Pace:

@@ -55,15 +55,24 @@ async def fetch_thumbnail(exchange: Exchange, urls: tuple[str, ...], target: Pat
 
 
 def _as_webp(source: Path, target: Path) -> Path:
-    """Re-encode whatever still the upstream sent (JPEG, PNG, WebP) as reelgate's WebP thumbnail."""
-    from reelgate.media.encode import save_thumbnail
+    """Re-encode whatever still the upstream sent (JPEG, PNG, WebP) as reelgate's WebP thumbnail; a WebP
+    that decodes and is no larger than reelgate's is kept as it came (encoding one costs far more)."""
+    from reelgate.media.encode import THUMBNAIL_LONG_SIDE, save_thumbnail
 
     try:
         with Image.open(source) as image:
+            image.load()
+            if _usable_as_is(image, THUMBNAIL_LONG_SIDE):
+                return source.replace(target)
             frame = np.asarray(image.convert("RGB"))
     except (OSError, ValueError) as exc:
         raise UpstreamError(f"the thumbnail is not an image ({exc})", retryable=False) from exc
     return save_thumbnail(frame, target)
+
+
+def _usable_as_is(image: Image.Image, long_side: int) -> bool:
+    """A still WebP within reelgate's thumbnail size: what re-encoding would make of it, but dearer."""
+    return image.format == "WEBP" and max(image.size) <= long_side and not getattr(image, "is_animated", False)
 
 
 async def _download(exchange: Exchange, url: str, target: Path) -> Path:
