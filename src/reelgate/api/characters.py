@@ -17,7 +17,7 @@ from starlette.datastructures import UploadFile
 
 from reelgate.admin.schemas import ObjectList, PageParams
 from reelgate.api.auth import current_key
-from reelgate.api.body import read_form
+from reelgate.api.body import read_streamed_form
 from reelgate.api.deps import runtime
 from reelgate.api.middleware import RATE_STATE
 from reelgate.api.openapi import KEY_ERRORS, contract
@@ -47,7 +47,7 @@ async def create_character(request: Request, key: Key) -> CharacterObject:
             "Send the character as multipart/form-data: a `name` field and a `video` file.", code="invalid_content_type"
         )
     limit = max(rt.settings.max_body_bytes, rt.settings.video_upload_max_bytes + 64 * 1024)
-    form = await read_form(request, limit)
+    form = await read_streamed_form(request, limit)  # the clip spools to disk, never whole in memory
     try:
         character = await _create(rt, key, _fields(form.multi_items()), request)
     finally:
