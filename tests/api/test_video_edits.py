@@ -3,6 +3,7 @@ and `client.videos.extend` of an uploaded video. On the procedural backend, over
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -173,3 +174,32 @@ async def test_bad_sources_charge_nothing_and_make_no_task(tmp_path: Path) -> No
             await refused(400, "missing_required_parameter", "video", as_owner, json={"prompt": "下雪"})
         assert await _ledger(server) == before
         gated.gate.set()
+
+
+async def test_a_streamed_upload_past_the_cap_is_cut_off_with_a_413(tmp_path: Path) -> None:
+    """A chunked body (no Content-Length) is counted as it arrives."""
+    boundary = "reelgate-test-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="prompt"\r\n\r\n下雪\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="video"; filename="big.mp4"\r\n'
+        "Content-Type: video/mp4\r\n\r\n"
+    ).encode()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield head
+        for _ in range(150):  # 1.5 MB, past max(REELGATE_MAX_BODY_BYTES, the upload cap + 64 KiB) = 1 MiB
+            yield bytes(10_000)
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    settings = make_settings(tmp_path, models=MODELS, video_upload_max_bytes=100_000)
+    async with live_server(settings) as server:
+        key = await server.create_key("10")
+        before = await _ledger(server)
+        async with httpx.AsyncClient(timeout=30) as http:
+            answer = await http.post(
+                f"{server.url}/v1/videos/edits",
+                content=body(),
+                headers={"Authorization": f"Bearer {key}", "Content-Type": f"multipart/form-data; boundary={boundary}"},
+            )
+        assert_openai_error(answer, 413, "request_too_large")
+        assert await _ledger(server) == before
