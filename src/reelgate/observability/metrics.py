@@ -33,6 +33,8 @@ __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 GENERATION_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600)
+#: How much each new generation moves a backend's typical time: about the last ten count.
+TYPICAL_WEIGHT = 0.2
 
 
 class Metrics:
@@ -85,6 +87,8 @@ class Metrics:
             ["client", "template"],
             registry=r,
         )
+        #: Each backend's recent generation seconds, a moving average (see `typical_generation`).
+        self._typical: dict[str, float] = {}
 
     def claimed(self, seconds: float) -> None:
         self.claim_seconds.observe(seconds)
@@ -115,7 +119,14 @@ class Metrics:
         """Time the block; only a block that ends without an exception is observed."""
         started = time.perf_counter()
         yield
-        self.generation_seconds.labels(backend).observe(time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        self.generation_seconds.labels(backend).observe(seconds)
+        last = self._typical.get(backend, seconds)
+        self._typical[backend] = last + TYPICAL_WEIGHT * (seconds - last)
+
+    def typical_generation(self, backend: str) -> float | None:
+        """Seconds a video of `backend` has recently taken to generate in this process; None before the first."""
+        return self._typical.get(backend)
 
     async def track_stream(self, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """`body`, counted in `reelgate_active_streams` while it is being sent (disconnects included)."""
