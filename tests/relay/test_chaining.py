@@ -16,6 +16,7 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+from sqlalchemy import update
 
 from reelgate.backends.base import Orientation
 from reelgate.backends.registry import make_backend
@@ -24,6 +25,7 @@ from reelgate.backends.relay.routing import Plan
 from reelgate.backends.relay.veo import DURATIONS as VEO_DURATIONS
 from reelgate.catalog import ModelEntry
 from reelgate.media.probe import MediaInfo, probe
+from reelgate.store.tables import tasks
 from tests.conftest import LiveServer, live_server
 from tests.e2e.conftest import Server, server_env
 from tests.e2e.test_seed_client import run_seed_client
@@ -188,6 +190,30 @@ async def test_a_veo_video_is_extended_by_veos_own_call_and_cut_to_the_seconds_a
         f"{up.url}/v1beta/files/op0001:download?alt=media",
         f"{up.url}/v1beta/files/op0002:download?alt=media",
     ]
+
+
+async def test_a_video_the_upstream_does_not_name_is_refused_at_admission_naming_the_model(
+    tmp_path: Path, media: Path
+) -> None:
+    fake = timed_veo(media)
+    with serving(fake) as up:
+        async with live_server(veo_settings(tmp_path, up.url, seconds=8)) as server:
+            key = await server.create_key("10")
+            made = await _video(server, key, "", {"model": MODEL, "prompt": "a lighthouse"})
+            async with server.app.state.runtime.engine.begin() as conn:  # as if made before references were kept
+                await conn.execute(update(tasks).where(tasks.c.id == made["id"]).values(backend_state=None))
+            before = await _balance(server.url, key)
+            async with httpx.AsyncClient(timeout=10) as client:
+                refused = await client.post(
+                    f"{server.url}/v1/videos/extensions",
+                    headers={"Authorization": key},
+                    json={"prompt": "the storm comes", "seconds": "8", "video": {"id": made["id"]}},
+                )
+            assert await _balance(server.url, key) == before  # nothing charged
+    assert refused.status_code == 400, refused.text
+    error = refused.json()["error"]
+    assert error["param"] == "video" and error["message"].startswith(f"The model `{MODEL}` cannot extend this video")
+    assert fake.counts.accepted == 1  # no extension was ordered
 
 
 async def test_openai_videos_passes_an_extension_through(tmp_path: Path, media: Path) -> None:

@@ -72,6 +72,7 @@ class Extension:
 async def _extend_video(rt: Runtime, ask: Extension, fields: dict[str, Any]) -> Admission:
     source = await rt.tasks.remix_parent(ask.key, source_id(fields), param="video", verb="extend")
     entry = _ready(rt, ask.key, source_model(rt, fields, source.model))
+    check_source(rt, entry, source.backend_state, "video")
     return await rt.tasks.submit(
         Submission(
             ask.key,
@@ -89,6 +90,7 @@ async def _extend_video(rt: Runtime, ask: Extension, fields: dict[str, Any]) -> 
 
 async def _extend_upload(rt: Runtime, ask: Extension, fields: dict[str, Any], upload: UploadFile) -> Admission:
     entry = _ready(rt, ask.key, source_model(rt, fields))
+    check_source(rt, entry, None, "video")
     video = await read_source_upload(upload, rt.settings)
     try:
         orientation = orientation_of(video)
@@ -122,6 +124,15 @@ def check_extendable(rt: Runtime, entry: ModelEntry, param: str) -> None:
     """400 naming the model when its backend cannot continue a video (only the procedural one can)."""
     if not getattr(rt.backends.get(entry.backend), "can_extend", False):
         raise InvalidRequest(f"The model `{entry.name}` cannot extend videos.", param=param)
+
+
+def check_source(rt: Runtime, entry: ModelEntry, backend_state: str | None, param: str) -> None:
+    """400 naming the model when its backend extends videos, but not this one: a relay extends only a video
+    its upstream made and still names (`backend_state`: the source task's note; None for an upload)."""
+    refusal = getattr(rt.backends.get(entry.backend), "extension_refusal", None)
+    reason = refusal(entry.name, backend_state) if refusal is not None else None
+    if reason is not None:
+        raise InvalidRequest(f"The model `{entry.name}` cannot extend this video: {reason}", param=param)
 
 
 def extension_seconds(value: object, param: str = "seconds") -> int:

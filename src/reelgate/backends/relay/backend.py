@@ -24,7 +24,7 @@ import httpx
 from reelgate.backends.asks import Ask, Refusal
 from reelgate.backends.base import GeneratedVideo, Orientation, ProgressCallback, VideoSpec
 from reelgate.backends.relay.ark import Ark
-from reelgate.backends.relay.chaining import EXTENDS, Chain, chained
+from reelgate.backends.relay.chaining import EXTENDS, Chain, chained, extension_refusal
 from reelgate.backends.relay.characters import TAKES_CHARACTERS
 from reelgate.backends.relay.chat_relay import ChatRelay
 from reelgate.backends.relay.config import Kind
@@ -205,6 +205,11 @@ class RelayBackend:
     def takes_characters(self) -> bool:
         """Whether every model here is relayed to upstreams whose create call takes `characters`."""
         return all(route.upstream.kind in TAKES_CHARACTERS for plan in self.plans.values() for route in plan.routes)
+
+    def extension_refusal(self, model: str, backend_state: str | None) -> str | None:
+        """Why `model` cannot extend the video whose task kept `backend_state` (None: it can)."""
+        plan = self.plans.get(model)
+        return extension_refusal(plan, backend_state) if plan else f"`{model}` is not relayed here."
 
     async def call(
         self, plan: Plan, spec: VideoSpec, watch: Watch, shape: Callable[[JobRequest], JobRequest]

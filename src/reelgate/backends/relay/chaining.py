@@ -141,8 +141,22 @@ def source_of(backend_state: str | None) -> Done | None:
         done = data.get("done") or []
         return _done(done[-1]) if done else None
     if "relay" in data:
-        state = JobState.load(backend_state or "")
+        try:
+            state = JobState.load(backend_state or "")
+        except GenerationError:
+            return None
         return Done(state.upstream, state.video_ref) if state.video_ref else None
+    return None
+
+
+def extension_refusal(plan: Plan, backend_state: str | None) -> str | None:
+    """Why `plan` cannot extend the video whose task kept `backend_state`, or None when it can: an upstream
+    extends only a video it made, named by its own reference, on an upstream this plan routes to."""
+    source = source_of(backend_state)
+    if source is None or source.ref is None:
+        return "the upstream extends only videos it made, and this one was not made there."
+    if all(route.upstream.name != source.upstream for route in plan.routes):
+        return f"it was made at the upstream `{source.upstream}`, which does not serve this model."
     return None
 
 
