@@ -95,6 +95,7 @@ class Upstream:
         video_id = request.path_params["id"]
         if video_id not in self.created:
             return JSONResponse({"error": {"message": "No such video."}}, status_code=404)
+        self._note(video_id, "polled")
         return JSONResponse(self._video(video_id))
 
     async def content(self, request: Request) -> Response:
@@ -109,7 +110,8 @@ class Upstream:
         return Response(self.video, media_type="video/mp4")
 
     def _note(self, video_id: str, event: str) -> None:
-        """With --timeline, one JSON line per event on stdout (wall-clock seconds), to see where time goes."""
+        """With --timeline, one JSON line per event (created, polled, downloaded) on stdout, in wall-clock
+        seconds: where a gateway's time goes, and how often it polls."""
         if self.timeline:
             print(json.dumps({"id": video_id, event: time.time()}), file=sys.stdout, flush=True)
 

@@ -1,9 +1,9 @@
 """Polling one upstream job until it ends: the upstream's pace first, then backoff and jitter.
 
-Without a hint from the upstream, a young job is polled at a fraction of its age, or when its progress,
-moving at the speed seen so far, says it will end (`Early`): a video an upstream makes in one second is
-seen within a few dozen milliseconds, while one that takes minutes is soon polled at the configured
-`poll_interval` and slower.
+Without a hint from the upstream, a job is polled when its progress, moving at the speed seen so far, says
+it will end, or while progress says nothing, at a fraction of its age (`Early`); never later than the
+configured pace. A video an upstream makes in one second is seen within a few dozen milliseconds and two
+or three polls, while one that takes minutes is soon polled at `poll_interval` and slower.
 
 One task has one poll loop, run by the worker that holds the task; everyone watching the task (chat
 streams, pages, API polls) reads the task row, never the upstream.
@@ -30,10 +30,10 @@ log = logging.getLogger(__name__)
 #: How much slower polling gets after each answer in which nothing moved.
 SLOWDOWN = 1.5
 
-#: A young job is polled at this fraction of its age, but never more often than every `EARLY_FLOOR` s...
+#: A job whose progress says nothing is polled at this fraction of its age, but never more often than
+#: every `EARLY_FLOOR` seconds; one whose progress moves, when it says it ends, from `ETA_FLOOR` on.
 EARLY_FRACTION = 0.2
 EARLY_FLOOR = 0.25
-#: ...or when its progress says it ends, if sooner: but never sooner than this after the last poll.
 ETA_FLOOR = 0.05
 
 #: Progress reaches the task at most this often (or every `poll_interval`, if that is sooner), the first
@@ -109,15 +109,15 @@ class Every:
 
 
 class Early:
-    """The wait before the next poll of a young job: a fifth of its age, or sooner when its progress,
-    moving as fast as it has since it last moved, reaches 100 sooner (never within `ETA_FLOOR`).
+    """The wait before the next poll: until the job's progress, moving as fast as it did since it last
+    moved, reaches 100 (from `ETA_FLOOR` on); while progress stands still, a fifth of the job's age.
 
     >>> now = [0.0]
     >>> early = Early(clock=lambda: now[0])
     >>> early.wait()  # nothing known yet
     0.25
-    >>> now[0] = 0.25; early.observe(25); early.wait()  # 25 % in 0.25 s: done in 0.75 s, but poll before
-    0.25
+    >>> now[0] = 0.25; early.observe(25); early.wait()  # 25 % in 0.25 s: done in 0.75 s
+    0.75
     >>> now[0] = 0.5; early.observe(75); round(early.wait(), 3)  # 50 % more in 0.25 s: done in 0.125 s
     0.125
     >>> now[0] = 10.0; early.observe(None); early.wait()  # no news: a fifth of its age
@@ -143,8 +143,9 @@ class Early:
 
     def wait(self) -> float:
         now = self._clock()
-        ramp = max(EARLY_FLOOR, (now - self._began) * EARLY_FRACTION)
-        return ramp if self._eta is None else min(ramp, max(ETA_FLOOR, self._eta - now))
+        if self._eta is not None:
+            return max(ETA_FLOOR, self._eta - now)
+        return max(EARLY_FLOOR, (now - self._began) * EARLY_FRACTION)
 
 
 class Pace:
