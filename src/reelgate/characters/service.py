@@ -100,6 +100,8 @@ class CharacterService:
     ) -> tuple[Character, ...]:
         """The characters a video request refers to: those `ids` name (each the key's own, else a 400
         naming it), then those the prompt @mentions; at most `MAX_PER_VIDEO`."""
+        if not ids and "@" not in prompt:
+            return ()  # most requests refer to none: they take no connection (every chat passes here)
         async with self._engine.connect() as conn:
             chosen = [await self._own(conn, key, character_id, param) for character_id in dict.fromkeys(ids)]
             if "@" in prompt:
