@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reelgate.errors import NotFound
 from reelgate.events.local import LocalEventBus
+from reelgate.store.coalesce import Coalesced
 from reelgate.store.tables import tasks
 from reelgate.tasks.models import Task
 
@@ -39,6 +40,12 @@ class RowReader:
         self.poll_seconds = poll_seconds
         self._wanted: set[str] = set()
         self._wake = asyncio.Event()
+        self._lookups: Coalesced[str, Task] = Coalesced(self._read)
+
+    async def read(self, task_id: str) -> Task | None:
+        """The task as stored, read in one query with the others asked for meanwhile (PostgreSQL's
+        notifications of many tasks at once)."""
+        return await self._lookups.get(task_id)
 
     def want(self, task_id: str) -> None:
         """Read the task soon (with whatever else is wanted meanwhile) and publish it to its watchers."""
