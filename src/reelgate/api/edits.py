@@ -22,6 +22,7 @@ from reelgate.api.deps import runtime
 from reelgate.api.openapi import BODY_ERRORS, contract
 from reelgate.api.schemas import VideoEdit, VideoEditForm, VideoObject
 from reelgate.api.sources import (
+    check_stored,
     digest,
     orientation_of,
     read_source_upload,
@@ -73,8 +74,7 @@ class Edit:
 
 async def _edit_video(rt: Runtime, ask: Edit, fields: dict[str, Any]) -> Admission:
     source = await rt.tasks.remix_parent(ask.key, source_id(fields), param="video", verb="edit")
-    if source.video_file is None or source.files_expired:
-        raise InvalidRequest(f"Cannot edit '{source.id}': its files were deleted.", param="video")
+    check_stored(source, "edit", "video")
     entry = _ready(rt, ask.key, source_model(rt, fields, source.model))
     return await rt.tasks.submit(
         Submission(

@@ -21,6 +21,7 @@ from reelgate.api.deps import runtime
 from reelgate.api.openapi import BODY_ERRORS, contract
 from reelgate.api.schemas import EXTENSION_SECONDS, VideoExtend, VideoExtendForm, VideoObject
 from reelgate.api.sources import (
+    check_stored,
     digest,
     orientation_of,
     read_source_upload,
@@ -36,6 +37,7 @@ from reelgate.errors import InvalidRequest
 from reelgate.prompt import PromptSpec
 from reelgate.runtime import Runtime
 from reelgate.tasks.dedupe import check_idempotency_key, request_hash
+from reelgate.tasks.models import Task
 from reelgate.tasks.service import Admission, Submission
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"])
@@ -43,6 +45,10 @@ router = APIRouter(prefix="/v1/videos", tags=["videos"])
 Key = Annotated[ApiKey, Depends(current_key)]
 
 FIELDS = {"prompt", "seconds", "video", "video[id]", "model"}
+
+#: The longest video extensions may make: OpenAI's limit (six extensions of up to 20 s, 120 s in all). Each
+#: extension renders or joins the whole source again, so without it a chain grows without end.
+MAX_EXTENDED_SECONDS = 120
 
 
 @router.post("/extensions", **contract(VideoObject, BODY_ERRORS, json=VideoExtend, form=VideoExtendForm))
@@ -71,6 +77,7 @@ class Extension:
 
 async def _extend_video(rt: Runtime, ask: Extension, fields: dict[str, Any]) -> Admission:
     source = await rt.tasks.remix_parent(ask.key, source_id(fields), param="video", verb="extend")
+    check_continuable(source, ask.seconds, "video")
     entry = _ready(rt, ask.key, source_model(rt, fields, source.model))
     check_source(rt, entry, source.backend_state, "video")
     return await rt.tasks.submit(
@@ -124,6 +131,19 @@ def check_extendable(rt: Runtime, entry: ModelEntry, param: str) -> None:
     """400 naming the model when its backend cannot continue a video (only the procedural one can)."""
     if not getattr(rt.backends.get(entry.backend), "can_extend", False):
         raise InvalidRequest(f"The model `{entry.name}` cannot extend videos.", param=param)
+
+
+def check_continuable(source: Task, seconds: int, param: str) -> None:
+    """400 when the source cannot be continued by `seconds`: its files were deleted (retention), which would
+    only fail the charged task, or the result would be longer than `MAX_EXTENDED_SECONDS`."""
+    check_stored(source, "extend", param)
+    if source.seconds + seconds > MAX_EXTENDED_SECONDS:
+        raise InvalidRequest(
+            f"Cannot extend '{source.id}' by {seconds} seconds: it is {source.seconds} seconds long, and an "
+            f"extended video is at most {MAX_EXTENDED_SECONDS} seconds.",
+            param=param,
+            code="invalid_value",
+        )
 
 
 def check_source(rt: Runtime, entry: ModelEntry, backend_state: str | None, param: str) -> None:

@@ -28,6 +28,7 @@ from reelgate.catalog import ModelEntry
 from reelgate.errors import InvalidRequest
 from reelgate.runtime import Runtime
 from reelgate.settings import Settings
+from reelgate.tasks.models import Task
 
 if TYPE_CHECKING:
     from reelgate.inputs.videos import UploadedVideo
@@ -84,6 +85,12 @@ def source_id(fields: dict[str, Any]) -> str:
             code="missing_required_parameter" if video is None and value is None else "invalid_value",
         )
     return value.strip()
+
+
+def check_stored(source: Task, verb: str, param: str) -> None:
+    """400 when retention deleted the source's files: its task would only fail (charged) without them."""
+    if source.video_file is None or source.files_expired:
+        raise InvalidRequest(f"Cannot {verb} '{source.id}': its files were deleted.", param=param)
 
 
 def source_model(rt: Runtime, fields: dict[str, Any], of_source: str | None = None) -> ModelEntry:

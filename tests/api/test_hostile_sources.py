@@ -1,0 +1,106 @@
+"""Odd but legal, and hostile, requests to the Videos API's extensions and characters that a review against
+a live server found mishandled: each is answered as a user would expect, and a refusal changes nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from sqlalchemy import func, select, update
+
+from reelgate.billing.audit import verify_ledger
+from reelgate.store.tables import api_keys, ledger, tasks
+from tests.conftest import SMALL_MODELS, LiveServer, assert_openai_error, live_server, make_settings
+from tests.inputs.clips import make_clip
+
+MODELS: dict[str, Any] = {**SMALL_MODELS, "sora-2": {"portrait": "144x256", "landscape": "256x144", "fps": 8}}
+
+
+def _client(server: LiveServer, key: str) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=120)
+
+
+async def _books(server: LiveServer) -> tuple[list[int], int, int]:
+    """Every key's balance, and how many tasks and ledger entries there are."""
+    async with server.app.state.runtime.engine.connect() as conn:
+        assert await verify_ledger(conn) == []
+        balances = list((await conn.scalars(select(api_keys.c.balance).order_by(api_keys.c.id))).all())
+        n_tasks = await conn.scalar(select(func.count()).select_from(tasks))
+        n_entries = await conn.scalar(select(func.count()).select_from(ledger))
+    return balances, int(n_tasks or 0), int(n_entries or 0)
+
+
+async def _set(server: LiveServer, task_id: str, **values: Any) -> None:
+    async with server.app.state.runtime.engine.begin() as conn:
+        await conn.execute(update(tasks).where(tasks.c.id == task_id).values(**values))
+
+
+async def test_extensions_that_could_only_fail_or_grow_without_end_are_refused(tmp_path: Path) -> None:
+    """A source whose files retention deleted used to be admitted, charged and failed; a chain of extensions
+    grew past any length (4 + 20 + 20 + ... seconds). Both are now a 400 naming `video` before any charge."""
+    async with live_server(make_settings(tmp_path, models=MODELS)) as server:
+        key = await server.create_key("10")
+        async with _client(server, key) as client:
+            expired = await client.videos.create_and_poll(prompt="雪山", model="sora-2", poll_interval_ms=200)
+            long = await client.videos.create_and_poll(prompt="海边", model="sora-2", poll_interval_ms=200)
+        await _set(server, expired.id, files_expired=True)
+        await _set(server, long.id, seconds=104)  # as a chain of extensions would have made it
+        before = await _books(server)
+        async with httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as http:
+
+            async def refused(video_id: str, seconds: str, words: str, code: str | None) -> None:
+                body = {"prompt": "继续", "seconds": seconds, "video": {"id": video_id}}
+                answer = await http.post("/v1/videos/extensions", json=body)
+                assert_openai_error(answer, 400, code, "invalid_request_error")
+                assert answer.json()["error"]["param"] == "video" and words in answer.json()["error"]["message"]
+
+            await refused(expired.id, "4", "its files were deleted", None)
+            await refused(long.id, "20", "at most 120 seconds", "invalid_value")
+            await refused(long.id, "20", "it is 104 seconds long", "invalid_value")  # the same again, still nothing
+            edit = await http.post("/v1/videos/edits", json={"prompt": "继续", "video": {"id": expired.id}})
+            assert_openai_error(edit, 400, None)
+        assert await _books(server) == before
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\U0001f469\u200d\U0001f469\u200d\U0001f467 Family",  # an emoji ZWJ sequence
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # Persian, written with a zero-width non-joiner
+        "\u0645\u0631\u062d\u0628\u0627\u200f Mira",  # a right-to-left mark between scripts
+        "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f Scot",  # a subdivision flag
+    ],
+    ids=["zwj-emoji", "zwnj-persian", "rlm", "tag-flag"],
+)
+async def test_names_written_with_joiners_and_marks_are_names(tmp_path: Path, name: str) -> None:
+    """They used to be refused as 'control characters'; a prompt's @Name finds them like any other."""
+    clip = make_clip(tmp_path / "face.mp4", seconds=1.0).read_bytes()
+    async with live_server(make_settings(tmp_path, models=MODELS)) as server:
+        key = await server.create_key("10")
+        async with _client(server, key) as client:
+            character = await client.videos.create_character(name=name, video=("face.mp4", clip, "video/mp4"))
+            assert character.name == name
+            assert (await client.videos.get_character(character.id)).name == name
+            video = await client.videos.create(prompt=f"@{name} waves hello", model="sora-2")
+        async with server.app.state.runtime.engine.connect() as conn:
+            chosen = await conn.scalar(select(tasks.c.characters).where(tasks.c.id == video.id))
+        assert json.loads(chosen) == [character.id]
+
+
+async def test_a_bidi_override_in_a_name_is_still_refused(tmp_path: Path) -> None:
+    """An override can make one name read as another, so it stays a 400 that stores nothing."""
+    clip = make_clip(tmp_path / "face.mp4", seconds=1.0).read_bytes()
+    async with live_server(make_settings(tmp_path, models=MODELS)) as server:
+        key = await server.create_key("10")
+        async with httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as http:
+            answer = await http.post(
+                "/v1/videos/characters",
+                data={"name": "Mira \u202eevil"},
+                files={"video": ("face.mp4", clip, "video/mp4")},
+            )
+            assert_openai_error(answer, 400, "invalid_value", "invalid_request_error")
+            assert (await http.get("/v1/videos/characters")).json()["data"] == []
