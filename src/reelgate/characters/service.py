@@ -27,6 +27,11 @@ from reelgate.store.tables import api_keys
 
 #: OpenAI's limit on a character's display name.
 MAX_NAME_CHARS = 80
+#: Invisible format characters that are part of how names are written, not control characters: the zero-width
+#: non-joiner and joiner (Persian, Indic scripts, emoji sequences such as a family of three), the left-to-right
+#: and right-to-left marks, and the tag characters of subdivision flags (Scotland's). Bidi overrides and
+#: isolates, which can make a name read as another, stay refused.
+NAME_FORMAT_CHARS = frozenset("\u200c\u200d\u200e\u200f" + "".join(map(chr, range(0xE0020, 0xE0080))))
 #: Characters one video may refer to.
 MAX_PER_VIDEO = 4
 #: How many of a key's newest characters a prompt's @mentions are looked up in.
@@ -50,7 +55,7 @@ def check_name(value: object, param: str = "name") -> str:
             param=param,
             code="invalid_value",
         )
-    if any(unicodedata.category(ch).startswith("C") for ch in name):
+    if any(unicodedata.category(ch).startswith("C") and ch not in NAME_FORMAT_CHARS for ch in name):
         raise InvalidRequest(
             f"Invalid '{param}': a character's name may not contain control characters.",
             param=param,
