@@ -3,7 +3,7 @@
 Starts `reelgate serve` (SQLite, default settings but for the ones named) once per render mode, keeps
 C chat streams open (each one a real task; a stream that ends is replaced at once), and counts the
 streams that reached `[DONE]` during a window that starts once all C have had their first byte. The
-first row keeps as few streams open as keep the workers busy ("idle"), the next keeps `--streams`.
+idle figure keeps `--idle-streams` open (enough that the queue never runs dry), the next keeps `--streams`.
 `--modes 0 2` compares renders in threads of the server (`REELGATE_RENDER_PROCESSES=0`) with renders in
 two child processes.
 
@@ -130,7 +130,7 @@ def run_mode(mode: str, args: argparse.Namespace) -> None:
         key = subprocess.run(create, env=env, capture_output=True, text=True, check=True).stdout.strip()
         command = [*base, "serve", "--port", str(port), "--data-dir", str(data_dir)]
         with server(command, env, f"http://127.0.0.1:{port}/healthz"):
-            idle, _ = asyncio.run(rate(port, key, args.slots * 3, args.window, args.ramp))
+            idle, _ = asyncio.run(rate(port, key, args.idle_streams, args.window, args.ramp))
             busy, ramp = asyncio.run(rate(port, key, args.streams, args.window, args.ramp))
     print(
         f"render_processes={mode:8} idle {idle:6.2f} renders/s   with {args.streams} streams open "
@@ -142,6 +142,7 @@ def run_mode(mode: str, args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--streams", type=int, default=1000, help="streams held open under load (default 1000)")
+    parser.add_argument("--idle-streams", type=int, default=20, help="streams open for the idle row: a full queue")
     parser.add_argument("--window", type=float, default=30, help="seconds renders are counted in (default 30)")
     parser.add_argument("--ramp", type=float, default=60, help="longest wait for all streams' first bytes")
     parser.add_argument("--modes", nargs="+", default=["0", "default"], help="REELGATE_RENDER_PROCESSES values")
