@@ -1,5 +1,6 @@
-"""The Videos API's `openai-poll-after-ms` follows how fast the backend has been: the SDK's `poll` helper keeps
-the first hint it gets, so a video relayed from a fast upstream is fetched soon after it is ready."""
+"""The Videos API's `openai-poll-after-ms` follows how fast the backend's tasks have been: the SDK's `poll`
+helper keeps the first hint it gets, so a video relayed from a fast upstream is fetched soon after it is
+ready, not 2 s after its create."""
 
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ async def test_a_fast_backend_is_polled_sooner(tmp_path: Path, media: Path) -> N
             assert done.json()["status"] == "completed" and "openai-poll-after-ms" not in done.headers
 
             second = await client.post(f"{server.url}/v1/videos", json=BODY, headers=headers)
-            assert second.status_code == 200 and second.headers["openai-poll-after-ms"] == "250"
+            assert second.status_code == 200 and 250 <= int(second.headers["openai-poll-after-ms"]) < 2000
             polled = await client.get(f"{server.url}/v1/videos/{second.json()['id']}", headers=headers)
             if polled.json()["status"] in ("queued", "in_progress"):
-                assert polled.headers["openai-poll-after-ms"] == "250"
+                assert 250 <= int(polled.headers["openai-poll-after-ms"]) < 2000
             assert (await _completed(client, str(polled.url), headers)).json()["status"] == "completed"

@@ -64,8 +64,11 @@ Key = Annotated[ApiKey, Depends(current_key)]
 #: not yet seen the task's backend finish a video. The helper keeps the first hint it gets: the one
 #: answering its retrieval right after the create.
 POLL_AFTER_MS = {TaskStatus.QUEUED: 2000, TaskStatus.IN_PROGRESS: 1000}
-#: Once it has, a fifth of the backend's typical generation, but no less: a video relayed in a second is
-#: then fetched within a quarter second of being ready, and each poll costs the server ~1.5 ms of CPU.
+#: Once it has, polls come twice in the backend's typical turnaround, the second just after it: the typical
+#: video is fetched as soon as it is ready, in three polls (each costs the server ~1.5 ms of CPU). Never
+#: more often than every `MIN_POLL_AFTER_MS`, nor less often than the defaults.
+POLLS_PER_TURNAROUND = 2
+TURNAROUND_MARGIN = 1.1
 MIN_POLL_AFTER_MS = 250
 #: The form fields `videos.create` may send; the SDK sends a reference object as `input_reference[...]`.
 CREATE_FIELDS = set(VideoCreate.model_fields) | {
@@ -207,10 +210,11 @@ def _video_response(request: Request, task: Task) -> JSONResponse:
 def _poll_after_ms(request: Request, task: Task) -> int | None:
     """The `openai-poll-after-ms` for a video not finished yet; None for one that is."""
     default = POLL_AFTER_MS.get(task.status)
-    typical = runtime(request).metrics.typical_generation(task.backend)
+    typical = runtime(request).metrics.typical_turnaround(task.backend)
     if default is None or typical is None:
         return default
-    return round(min(default, max(MIN_POLL_AFTER_MS, typical * 1000 / 5)))
+    wait = typical * TURNAROUND_MARGIN * 1000 / POLLS_PER_TURNAROUND
+    return round(min(default, max(MIN_POLL_AFTER_MS, wait)))
 
 
 async def _create_fields(request: Request, max_body: int, max_image: int) -> dict[str, Any]:

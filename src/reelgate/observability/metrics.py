@@ -27,13 +27,13 @@ from contextlib import contextmanager
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from reelgate.money import MICROS_PER_CREDIT
-from reelgate.tasks.models import Task
+from reelgate.tasks.models import Task, TaskStatus
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 GENERATION_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600)
-#: How much each new generation moves a backend's typical time: about the last ten count.
+#: How much each completed task moves its backend's typical turnaround: about the last ten count.
 TYPICAL_WEIGHT = 0.2
 
 
@@ -87,7 +87,7 @@ class Metrics:
             ["client", "template"],
             registry=r,
         )
-        #: Each backend's recent generation seconds, a moving average (see `typical_generation`).
+        #: Each backend's recent turnaround (accepted to completed) in seconds, a moving average.
         self._typical: dict[str, float] = {}
 
     def claimed(self, seconds: float) -> None:
@@ -113,20 +113,22 @@ class Metrics:
         self.tasks.labels(task.model, task.status.value).inc()
         if refunded:
             self.refunded.labels(task.model).inc(task.price / MICROS_PER_CREDIT)
+        if task.status is TaskStatus.COMPLETED and task.completed_at is not None:
+            seconds = (task.completed_at - task.created_at).total_seconds()
+            last = self._typical.get(task.backend, seconds)
+            self._typical[task.backend] = last + TYPICAL_WEIGHT * (seconds - last)
+
+    def typical_turnaround(self, backend: str) -> float | None:
+        """Seconds from accepted to completed a task of `backend` has recently taken in this process (None
+        before the first): what a client waiting for one can expect."""
+        return self._typical.get(backend)
 
     @contextmanager
     def generating(self, backend: str) -> Iterator[None]:
         """Time the block; only a block that ends without an exception is observed."""
         started = time.perf_counter()
         yield
-        seconds = time.perf_counter() - started
-        self.generation_seconds.labels(backend).observe(seconds)
-        last = self._typical.get(backend, seconds)
-        self._typical[backend] = last + TYPICAL_WEIGHT * (seconds - last)
-
-    def typical_generation(self, backend: str) -> float | None:
-        """Seconds a video of `backend` has recently taken to generate in this process; None before the first."""
-        return self._typical.get(backend)
+        self.generation_seconds.labels(backend).observe(time.perf_counter() - started)
 
     async def track_stream(self, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """`body`, counted in `reelgate_active_streams` while it is being sent (disconnects included)."""
