@@ -9,7 +9,9 @@ C at a time, each created, polled and downloaded through the gateway (POST /v1/v
 it, else every second (`--poll-ms` fixes the interval instead).
 
 Printed per gateway: CPU seconds of its whole process tree per video (psutil, before/after, after a
-warm-up), p50/p99 from create to the last byte downloaded, failures; then reelgate/litellm ratios.
+warm-up), p50/p99 from create to the last byte downloaded, failures; then reelgate/litellm ratios. With
+`--rounds N` both gateways stay up and take turns, and the medians (`~`) are compared: a shared machine's
+load then falls on both alike.
 reelgate does more with each video (it downloads, stores, probes and thumbnails the MP4 and writes the
 ledger); litellm passes the upstream's bytes through.
 
@@ -28,12 +30,13 @@ import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -224,15 +227,33 @@ class Row:
         )
 
 
+def median_row(name: str, runs: list[Row]) -> Row:
+    """Each figure's median over the rounds."""
+    return Row(
+        f"{name}~" if len(runs) > 1 else name,
+        round(statistics.median(r.videos for r in runs)),
+        statistics.median(r.cpu_ms for r in runs),
+        statistics.median(r.p50 for r in runs),
+        statistics.median(r.p99 for r in runs),
+        sum(r.failures for r in runs),
+        statistics.median(r.polls for r in runs),
+    )
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] if ordered else float("nan")
 
 
-def measure(name: str, root: psutil.Process, gw: Gateway, args: argparse.Namespace) -> Row:
+def warm_up(gw: Gateway, args: argparse.Namespace) -> None:
+    """A few videos first: imports, connection pools and caches are not what is measured."""
     warm = asyncio.run(drive(gw, args.warmup, min(args.warmup, args.concurrency), args.poll_ms))
     if warm.failures:
-        raise SystemExit(f"{name}: warm-up failed: {warm.failures[:3]}")
+        raise SystemExit(f"{gw.name}: warm-up failed: {warm.failures[:3]}")
+
+
+def measure(root: psutil.Process, gw: Gateway, args: argparse.Namespace) -> Row:
+    name = gw.name
     before = cpu_seconds(root)
     with profiled(root, args.py_spy and args.py_spy.with_name(f"{name}-{args.py_spy.name}")):
         result = asyncio.run(drive(gw, args.videos, args.concurrency, args.poll_ms))
@@ -268,7 +289,8 @@ def profiled(root: psutil.Process, out: Path | None) -> Iterator[None]:
         sampler.wait(30)
 
 
-def run_reelgate(upstream: str, work: Path, args: argparse.Namespace) -> Row:
+@contextmanager
+def reelgate(upstream: str, work: Path, args: argparse.Namespace) -> Iterator[tuple[psutil.Process, Gateway]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REELGATE_")}
     settings = {"base_url": upstream, "api_key_env": "BENCH_UPSTREAM_KEY", **dict(args.upstream_setting)}
     model = {
@@ -301,11 +323,11 @@ def run_reelgate(upstream: str, work: Path, args: argparse.Namespace) -> Row:
     port = free_port()
     command = [*base, "serve", "--port", str(port), "--data-dir", str(data)]
     with process(command, env, f"http://127.0.0.1:{port}/readyz", work / "reelgate.log") as root:
-        gw = Gateway("reelgate", f"http://127.0.0.1:{port}/v1", {"Authorization": f"Bearer {key}"})
-        return measure("reelgate", root, gw, args)
+        yield root, Gateway("reelgate", f"http://127.0.0.1:{port}/v1", {"Authorization": f"Bearer {key}"})
 
 
-def run_litellm(upstream: str, work: Path, args: argparse.Namespace) -> Row:
+@contextmanager
+def litellm(upstream: str, work: Path, args: argparse.Namespace) -> Iterator[tuple[psutil.Process, Gateway]]:
     cli = install_litellm()
     config = work / "litellm.yaml"
     entry = {"model": f"openai/{MODEL}", "api_base": upstream, "api_key": UPSTREAM_KEY}
@@ -317,8 +339,7 @@ def run_litellm(upstream: str, work: Path, args: argparse.Namespace) -> Row:
     port = free_port()
     command = [str(cli), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
     with process(command, env, f"http://127.0.0.1:{port}/health/liveliness", work / "litellm.log") as root:
-        gw = Gateway("litellm", f"http://127.0.0.1:{port}/v1", {"Authorization": f"Bearer {MASTER_KEY}"})
-        return measure("litellm", root, gw, args)
+        yield root, Gateway("litellm", f"http://127.0.0.1:{port}/v1", {"Authorization": f"Bearer {MASTER_KEY}"})
 
 
 @contextmanager
@@ -351,6 +372,7 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=1, help="rounds, gateways in turn; medians printed")
     parser.add_argument("--ready-after", type=float, default=1.0, help="seconds the upstream takes per video")
     parser.add_argument("--poll-ms", type=int, help="the client's poll interval (default: as openai-python)")
     parser.add_argument("--only", choices=["reelgate", "litellm"], help="run one gateway")
@@ -364,16 +386,23 @@ def main() -> None:
         print(install_litellm())
         return
     work = Path(tempfile.mkdtemp(prefix="relay-peer-"))
-    rows: dict[str, Row] = {}
-    with fake_upstream(work, args.ready_after) as upstream:
-        if args.only != "litellm":
-            rows["reelgate"] = run_reelgate(upstream, work, args)
-            print(rows["reelgate"].line(), flush=True)
-        if args.only != "reelgate":
-            rows["litellm"] = run_litellm(upstream, work, args)
-            print(rows["litellm"].line(), flush=True)
-    if len(rows) == 2:
-        ours, peer = rows["reelgate"], rows["litellm"]
+    rows: dict[str, list[Row]] = {}
+    with ExitStack() as stack:
+        upstream = stack.enter_context(fake_upstream(work, args.ready_after))
+        starts = [start for start in (reelgate, litellm) if args.only in (None, start.__name__)]
+        gateways = [stack.enter_context(start(upstream, work, args)) for start in starts]
+        for _, gw in gateways:
+            warm_up(gw, args)
+        for _ in range(args.rounds):  # in turns, so that both see the same machine
+            for root, gw in gateways:
+                rows.setdefault(gw.name, []).append(measure(root, gw, args))
+                print(rows[gw.name][-1].line(), flush=True)
+    medians = {name: median_row(name, runs) for name, runs in rows.items()}
+    if args.rounds > 1:
+        for row in medians.values():
+            print(row.line())
+    if len(medians) == 2:
+        ours, peer = medians["reelgate"], medians["litellm"]
         print(
             f"ratio     reelgate/litellm  CPU/video {ours.cpu_ms / peer.cpu_ms:.2f}x  "
             f"p50 {ours.p50 / peer.p50:.2f}x  p99 {ours.p99 / peer.p99:.2f}x"
