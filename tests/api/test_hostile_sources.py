@@ -104,3 +104,20 @@ async def test_a_bidi_override_in_a_name_is_still_refused(tmp_path: Path) -> Non
             )
             assert_openai_error(answer, 400, "invalid_value", "invalid_request_error")
             assert (await http.get("/v1/videos/characters")).json()["data"] == []
+
+
+async def test_an_empty_after_is_the_first_page(tmp_path: Path) -> None:
+    """`after=` used to be read as a cursor before every id: all rows ascending, none descending."""
+    clip = make_clip(tmp_path / "face.mp4", seconds=1.0).read_bytes()
+    async with live_server(make_settings(tmp_path, models=MODELS)) as server:
+        key = await server.create_key("10")
+        async with _client(server, key) as client:
+            made = [await client.videos.create_character(name=n, video=("f.mp4", clip, "video/mp4")) for n in "ab"]
+            video = await client.videos.create(prompt="雨中", model="sora-2")
+        async with httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as http:
+            for order in ("asc", "desc"):
+                page = (await http.get(f"/v1/videos/characters?after=&order={order}")).json()
+                ids = [character.id for character in made]
+                assert [item["id"] for item in page["data"]] == (ids if order == "asc" else ids[::-1])
+                videos = (await http.get(f"/v1/videos?after=&order={order}")).json()
+                assert [item["id"] for item in videos["data"]] == [video.id]

@@ -37,8 +37,11 @@ async def fetch_page(
     page: PageRequest,
     convert: Callable[[Row[Any]], T],
 ) -> Page[T]:
-    """One page of `query`, ordered by `id_column`; one row more is read to know whether more follow."""
-    if page.after is not None:
+    """One page of `query`, ordered by `id_column`; one row more is read to know whether more follow.
+
+    An empty `after` (a client that sends `after=` with no last id yet) is no cursor: the first page, in
+    either order, rather than everything in ascending order and nothing in descending order."""
+    if page.after is not None and page.after != "":
         query = query.where(id_column < page.after if page.descending else id_column > page.after)
     order = id_column.desc() if page.descending else id_column.asc()
     rows = list(await conn.execute(query.order_by(order).limit(page.limit + 1)))
