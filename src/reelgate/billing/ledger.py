@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reelgate.errors import InsufficientQuota, InvalidRequest
@@ -77,19 +78,20 @@ class Charge:
     balance_after: int
 
 
-async def balances(conn: AsyncConnection, key_ids: Collection[str]) -> dict[str, int]:
-    """The keys' balances now: call with their rows locked, so that nothing changes them before `charge_all`."""
-    rows = await conn.execute(select(api_keys.c.id, api_keys.c.balance).where(api_keys.c.id.in_(key_ids)))
+def balances(conn: Connection, key_ids: Collection[str]) -> dict[str, int]:
+    """The keys' balances now: call with their rows locked, so that nothing changes them before `charge_all`.
+    (Synchronous, as the group admissions run: `tasks/admission.py`.)"""
+    rows = conn.execute(select(api_keys.c.id, api_keys.c.balance).where(api_keys.c.id.in_(key_ids)))
     return {row.id: int(row.balance) for row in rows}
 
 
-async def charge_all(conn: AsyncConnection, charges: list[Charge]) -> None:
+def charge_all(conn: Connection, charges: list[Charge]) -> None:
     """Write charges decided against `balances` (each covered): the keys' last balances and one entry each,
     in two statements however many there are."""
     if not charges:
         return
     last = {charge.key_id: charge.balance_after for charge in charges}
-    await conn.execute(
+    conn.execute(
         update(api_keys).where(api_keys.c.id == bindparam("key")).values(balance=bindparam("left")),
         [{"key": key_id, "left": left} for key_id, left in last.items()],
     )
@@ -106,7 +108,7 @@ async def charge_all(conn: AsyncConnection, charges: list[Charge]) -> None:
         }
         for c in charges
     ]
-    await conn.execute(insert(ledger), entries)
+    conn.execute(insert(ledger), entries)
 
 
 async def refund(conn: AsyncConnection, key_id: str, amount: int, task_id: str) -> int:

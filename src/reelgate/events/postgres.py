@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Collection
 
 import asyncpg
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reelgate.observability.metrics import Metrics
@@ -55,7 +55,7 @@ async def notify(conn: AsyncConnection, task: Task) -> None:
         await conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload})
 
 
-async def notify_all(conn: AsyncConnection, changed: list[Task]) -> None:
+def notify_all(conn: Connection, changed: list[Task]) -> None:
     """`notify` for many tasks in one statement per channel kind."""
     if conn.dialect.name != "postgresql" or not changed:
         return
@@ -66,7 +66,7 @@ async def notify_all(conn: AsyncConnection, changed: list[Task]) -> None:
         for task in changed
         if task.status is TaskStatus.QUEUED
     ]
-    await conn.execute(text("SELECT pg_notify(:channel, :payload)"), hints)
+    conn.execute(text("SELECT pg_notify(:channel, :payload)"), hints)
 
 
 def asyncpg_dsn(database_url: str) -> str:

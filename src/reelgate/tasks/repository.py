@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, String, any_, bindparam, false, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reelgate.events.postgres import notify, notify_all
@@ -24,11 +25,12 @@ async def insert_task(conn: AsyncConnection, task: Task, request_hash: str | Non
     await notify(conn, task)
 
 
-async def insert_tasks(conn: AsyncConnection, new: list[tuple[Task, str | None]]) -> None:
-    """Insert tasks (each with its request hash) in one statement, as `insert_task` would one by one."""
+def insert_tasks(conn: Connection, new: list[tuple[Task, str | None]]) -> None:
+    """Insert tasks (each with its request hash) in one statement, as `insert_task` would one by one
+    (synchronous, as the group admissions run: `tasks/admission.py`)."""
     if new:
-        await conn.execute(insert(tasks), [_row(task, request_hash) for task, request_hash in new])
-        await notify_all(conn, [task for task, _ in new])
+        conn.execute(insert(tasks), [_row(task, request_hash) for task, request_hash in new])
+        notify_all(conn, [task for task, _ in new])
 
 
 def _row(task: Task, request_hash: str | None) -> dict[str, Any]:

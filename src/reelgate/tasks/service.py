@@ -110,7 +110,7 @@ class TaskService:
         #: The backends this process renders; a task of another stays queued for a process that runs it.
         self._runs = runs
         self._rows = rows
-        self._group = GroupCommit(engine, _lock_key, resend_protection=policy.resend_protection)
+        self._group = GroupCommit(engine, resend_protection=policy.resend_protection)
 
     async def submit(self, submission: Submission) -> Admission:
         """Attach to the task this request already made, or charge the key and create one.
