@@ -10,7 +10,8 @@ from reelgate.tasks.models import Task
 
 class Subscription(Protocol):
     async def next(self, wait_seconds: float) -> Task | None:
-        """The next snapshot published for the task, or None after `wait_seconds` of silence."""
+        """The next snapshot published for the task, or None after `wait_seconds` of silence; raises the
+        error that ended the task's following (its row could not be read)."""
         ...
 
 
