@@ -7,7 +7,9 @@ https://app.klingai.com/global/dev/document-api/apiReference/model/textToVideo (
 
 Every API request must carry `Authorization: Bearer <JWT>`, HS256-signed with the secret key, `iss` the
 access key, within `nbf`..`exp`; anything else is Kling's 401 code 1000. A script whose outcome is
-"failed" has its create refused by the content policy (HTTP 400, code 1301). The result links point at
+"failed" has its create refused by the content policy (HTTP 400, code 1301), or, where `task_failure`
+is set, its task accepted and then failed with that `task_status_msg` (and `task_failure_code` as the
+answer's code, 0 as Kling's query answers otherwise give). The result links point at
 `localhost` (another origin than the API's 127.0.0.1, like Kling's CDN) and must get no credentials.
 """
 
@@ -50,6 +52,10 @@ def valid_jwt(token: str, access: str = ACCESS, secret: str = SECRET) -> bool:
 
 
 class KlingUpstream(FakeUpstream):
+    #: A failed script's task is accepted and fails later with this message (None: refused at create).
+    task_failure: str | None = None
+    task_failure_code: int = 0
+
     def routes(self) -> list[Route]:
         return [
             Route("/v1/videos/{endpoint}", self.create, methods=["POST"]),
@@ -73,7 +79,7 @@ class KlingUpstream(FakeUpstream):
             return refused
         body = await request.json()
         self.counts.create_bodies.append({"endpoint": endpoint, **body})
-        if self.script.outcome == "failed":
+        if self.script.outcome == "failed" and self.task_failure is None:
             return JSONResponse({"code": 1301, "message": REFUSED, "request_id": "r"}, status_code=400)
         job = self.new_job("kt")
         data = {"task_id": job.id, "task_status": "submitted", "created_at": 0, "updated_at": 0}
@@ -95,6 +101,9 @@ class KlingUpstream(FakeUpstream):
         if status == "completed":
             url = f"http://localhost:{request.url.port}/cdn/{job.id}.mp4"
             data["task_result"] = {"videos": [{"id": "v1", "url": url, "duration": "5"}]}
+        if status == "failed":
+            data["task_status_msg"] = self.task_failure
+            return JSONResponse({"code": self.task_failure_code, "message": "", "request_id": "r", "data": data})
         return JSONResponse({"code": 0, "message": "SUCCEED", "request_id": "r", "data": data})
 
     async def download(self, request: Request) -> Response:

@@ -5,8 +5,8 @@
     GET  /v1/predictions/{id}                    -> {"id", "status", "output"?, "error"?}
 
 The key is a Bearer token (a wrong one: 401 with `detail`). A script whose outcome is "failed" fails the
-prediction with the safety checker's error. The output link points at `localhost` (another origin, like
-replicate.delivery) and must get no key.
+prediction with `error` (by default the safety checker's words). The output link points at `localhost`
+(another origin, like replicate.delivery) and must get no key.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ _STATUS = {"queued": "starting", "in_progress": "processing", "completed": "succ
 
 
 class ReplicateUpstream(FakeUpstream):
+    #: A failed prediction's `error`.
+    error: object = NSFW
+
     def routes(self) -> list[Route]:
         return [
             Route("/v1/models/{owner}/{name}/predictions", self.create, methods=["POST"]),
@@ -65,7 +68,7 @@ class ReplicateUpstream(FakeUpstream):
         if status == "completed":
             body["output"] = f"http://localhost:{request.url.port}/delivery/{job.id}.mp4"
         elif status == "failed":
-            body["error"] = NSFW
+            body["error"] = self.error
         return JSONResponse(body)
 
     async def download(self, request: Request) -> Response:

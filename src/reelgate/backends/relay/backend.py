@@ -17,47 +17,25 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 
 from reelgate.backends.asks import Ask, Refusal
 from reelgate.backends.base import GeneratedVideo, Orientation, ProgressCallback, VideoSpec
-from reelgate.backends.relay.ark import Ark
-from reelgate.backends.relay.chaining import EXTENDS, Chain, chained, extension_refusal
+from reelgate.backends.relay.chaining import EXTENDS, Chain, by_chain, chained, extension_refusal
 from reelgate.backends.relay.characters import TAKES_CHARACTERS
-from reelgate.backends.relay.chat_relay import ChatRelay
-from reelgate.backends.relay.config import Kind
-from reelgate.backends.relay.dashscope import DashScope
 from reelgate.backends.relay.exchange import Exchange, tls_context
-from reelgate.backends.relay.fal import Fal
 from reelgate.backends.relay.jobs import JobRequest, JobState, Outcome, Watch
-from reelgate.backends.relay.kling import Kling
-from reelgate.backends.relay.makes import Makes
-from reelgate.backends.relay.minimax import MiniMax
-from reelgate.backends.relay.openai_videos import OpenAIVideos
-from reelgate.backends.relay.protocol import RelayProtocol, Started
-from reelgate.backends.relay.replicate import Replicate
+from reelgate.backends.relay.protocol import Started
+from reelgate.backends.relay.protocols import PROTOCOLS, makes_of
 from reelgate.backends.relay.routing import Plan, Route, place
-from reelgate.backends.relay.task_api import TaskApi
 from reelgate.backends.relay.transfer import fetch_thumbnail, fetch_video
 from reelgate.backends.relay.upstream import UpstreamHub
-from reelgate.backends.relay.veo import Veo
 from reelgate.errors import GenerationError
 
 log = logging.getLogger(__name__)
-
-PROTOCOLS: Mapping[Kind, RelayProtocol] = {
-    "openai-videos": OpenAIVideos(),
-    "chat-relay": ChatRelay(),
-    "veo": Veo(),
-    "kling": Kling(),
-    "dashscope": DashScope(),
-    "ark": Ark(),
-    "minimax": MiniMax(),
-    "replicate": Replicate(),
-    "fal": Fal(),
-}
 
 #: A job resumed after its deadline passed (the server was down) still gets this long to be collected.
 RESUME_GRACE = 30.0
@@ -92,14 +70,15 @@ class RelayBackend:
         return plan is not None and plan.chain is None and kinds == {"openai-videos"}
 
     def refusal(self, ask: Ask) -> Refusal | None:
-        """What a route of the model cannot make of `ask`: any route may get the video, so each must make it."""
+        """What a route of the model cannot make of `ask`: any route may get the video, so each must make it.
+        A duration the plan meets by chaining calls (`chaining.by_chain`) is not asked of one call."""
         plan = self.plans.get(ask.model)
-        for route in plan.routes if plan else ():
-            protocol = PROTOCOLS[route.upstream.kind]
-            makes = Makes()
-            if isinstance(protocol, TaskApi):
-                makes = protocol.makes(route.model_for(ask.orientation or Orientation.PORTRAIT), route.parameters)
-            found = route.refusal(ask, makes)
+        if plan is None:
+            return None
+        chained = ask.seconds is not None and by_chain(plan, ask.seconds)
+        for route in plan.routes:
+            makes = replace(makes_of(route, ask.orientation or Orientation.PORTRAIT), seconds=plan.made or None)
+            found = route.refusal(ask, makes, chained=chained)
             if found is not None:
                 return found
         return None

@@ -27,6 +27,7 @@ from PIL import Image
 
 from reelgate.backends.base import Checkpoint, GeneratedVideo, ProgressCallback, VideoSpec
 from reelgate.backends.relay.jobs import JobRequest, JobState, Outcome, Watch
+from reelgate.backends.relay.protocols import makes_of, models_of
 from reelgate.backends.relay.routing import Plan, Route
 from reelgate.backends.relay.veo import resolution
 from reelgate.errors import GenerationError
@@ -58,6 +59,30 @@ def check_chain(model: str, chain: str, kind: str, sizes: Iterable[str] = ()) ->
         )
     if chain == "shots" and kind not in SHOTS:
         raise ValueError(f"model {model!r}: options.chain = 'shots' needs a video API upstream, not {kind}")
+
+
+def check_models(model: str, chain: str, route: Route) -> None:
+    """ValueError naming `model` when `route`'s upstream model cannot make the calls `chain` takes: shots
+    after the first start from an image, so a text-only model cannot chain them (a separate image-to-video
+    model is not substituted: the entry would then sell two models under one name); an extension needs a
+    model the kind's extension call takes (Veo: 3.1 only)."""
+    for orientation, name in models_of(route).items():
+        makes = makes_of(route, orientation)
+        if chain == "shots" and not makes.image:
+            raise ValueError(
+                f"model {model!r}: options.chain = 'shots' starts every call after the first from the last "
+                f"frame before (image-to-video), and the upstream model {name!r} at {route.upstream.name!r} "
+                "makes videos from text only; name a model that also takes an image, or only durations "
+                "one call makes"
+            )
+        if chain == "extend" and not makes.extends:
+            raise ValueError(f"model {model!r}: options.chain = 'extend': {no_extension(name, route)}")
+
+
+def no_extension(name: str, route: Route) -> str:
+    """Why the upstream model `name` of `route` cannot extend (for start-up errors and 400s alike)."""
+    why = " (Veo extends videos with its 3.1 models only)" if route.upstream.kind == "veo" else ""
+    return f"the upstream model `{name}` at `{route.upstream.name}` has no extension call{why}."
 
 
 def sent_sizes(entry: ModelEntry, route: Route) -> list[str]:
@@ -155,8 +180,13 @@ def extension_refusal(plan: Plan, backend_state: str | None) -> str | None:
     source = source_of(backend_state)
     if source is None or source.ref is None:
         return "the upstream extends only videos it made, and this one was not made there."
-    if all(route.upstream.name != source.upstream for route in plan.routes):
+    routes = [route for route in plan.routes if route.upstream.name == source.upstream]
+    if not routes:
         return f"it was made at the upstream `{source.upstream}`, which does not serve this model."
+    for route in routes:  # any of them may get the extension, so each must make it
+        for orientation, name in models_of(route).items():
+            if not makes_of(route, orientation).extends:
+                return no_extension(name, route)
     return None
 
 

@@ -7,7 +7,14 @@
 Every request carries a fresh JWT signed with the key pair (auth.py; the key is `ACCESS_KEY:SECRET_KEY`),
 base URL `https://api-singapore.klingai.com` (`https://api-beijing.klingai.com` in China). Kling makes 5
 or 10 s; `mode` (std/pro), `sound` and the like come from the catalog's `parameters`. A prompt or image
-its content policy refuses (code 1301) is `content_policy_violation` with Kling's message.
+its content policy refuses is `content_policy_violation` with Kling's message.
+
+Kling's error codes (the API reference's "General Information", mirrored in
+github.com/inference-sh/grid api/klingai/docs/00-general.md): 1300 "trigger strategy of the platform" and
+1301 "trigger the content security policy of the platform" are refusals of the content, at create or in a
+task's answer. A task that fails later says why only in `task_status_msg` ("displaying the failure reason
+when the task fails, such as triggering the content risk control of the platform"), which defines no
+code: there, the words of Kling's risk control are read as a fallback.
 """
 
 from __future__ import annotations
@@ -25,8 +32,10 @@ from reelgate.backends.relay.task_api import TaskApi, base64_of
 
 #: The durations one Kling call makes.
 DURATIONS = (5, 10)
-#: Kling's codes for content its safety policy refuses.
-MODERATION_CODES: frozenset[object] = frozenset({1301})
+#: Kling's codes for content its platform or content security policy refuses.
+MODERATION_CODES: frozenset[object] = frozenset({1300, 1301})
+#: Words of a failed task's `task_status_msg` that mean the risk control refused it (no code comes with it).
+MODERATION_WORDS = ("risk control", "content security", "security policy", "sensitive", "风控", "内容安全", "敏感")
 _PHASES = {
     "submitted": JobPhase.QUEUED,
     "processing": JobPhase.RUNNING,
@@ -78,8 +87,7 @@ def read_task(body: object) -> JobDocument:
         raise UpstreamError("Kling's task answer has no known task_status", retryable=True)
     phase = _PHASES[status]
     if phase is JobPhase.FAILED:
-        message = clip(str(data.get("task_status_msg") or "Kling could not generate this video."))
-        return JobDocument(phase, error_code="upstream_failed", error_message=message)
+        return failure(body.get("code") if isinstance(body, dict) else None, data)
     videos = (data.get("task_result") or {}).get("videos") or []
     return JobDocument(
         phase,
@@ -88,4 +96,16 @@ def read_task(body: object) -> JobDocument:
         thumbnail_urls=tuple(
             v["cover_url"] for v in videos if isinstance(v, dict) and isinstance(v.get("cover_url"), str)
         ),
+    )
+
+
+def failure(code: object, data: dict[str, Any]) -> JobDocument:
+    """A failed task: a content refusal by Kling's code where the answer carries one, else by the words of
+    its `task_status_msg`; any other failure is the upstream's, in Kling's words."""
+    message = clip(str(data.get("task_status_msg") or "Kling could not generate this video."))
+    refused = code in MODERATION_CODES or any(word in message.lower() for word in MODERATION_WORDS)
+    return JobDocument(
+        JobPhase.FAILED,
+        error_code="content_policy_violation" if refused else "upstream_failed",
+        error_message=message,
     )

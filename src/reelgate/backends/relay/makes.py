@@ -29,6 +29,12 @@ class Makes:
     #: Text-to-video, and image-to-video.
     text: bool = True
     image: bool = True
+    #: The durations one call makes (the plan's: `plans.DURATIONS` per kind); None: any. Another may still
+    #: be made by chaining calls (`chaining.by_chain`), and is then not refused.
+    seconds: tuple[int, ...] | None = None
+    #: Whether the kind's own extension call (where it has one: `chaining.EXTENDS`) takes this model's
+    #: videos; Veo's does only on Veo 3.1 models.
+    extends: bool = True
 
 
 def by_model_name(makes: Makes, model: str) -> Makes:
@@ -41,10 +47,29 @@ def by_model_name(makes: Makes, model: str) -> Makes:
     return makes
 
 
-def refusal(makes: Makes, ask: Ask, mapped_size: bool) -> Refusal | None:
-    """Why `makes` cannot meet `ask`, or None. Durations are not asked here: the catalog lists those a
-    model takes, and start-up refuses an entry whose durations one call cannot make (unless it chains)."""
-    return _image(makes, ask) or _orientation(makes, ask) or _size(makes, ask, mapped_size)
+def refusal(
+    makes: Makes, ask: Ask, mapped_size: bool, sent_seconds: int | None = None, chained: bool = False
+) -> Refusal | None:
+    """Why `makes` cannot meet `ask`, or None. `sent_seconds`: the duration one call is asked for (as the
+    catalog maps `ask.seconds`); `chained`: the plan meets `ask.seconds` by chaining calls
+    (`chaining.by_chain`), so no one call need make it. Start-up already refuses an entry whose durations
+    one call cannot make unless it chains; this keeps the API's answer right should the two ever part."""
+    return (
+        _image(makes, ask)
+        or _orientation(makes, ask)
+        or _size(makes, ask, mapped_size)
+        or (None if chained else _seconds(makes, ask, sent_seconds))
+    )
+
+
+def _seconds(makes: Makes, ask: Ask, sent: int | None) -> Refusal | None:
+    if sent is None or makes.seconds is None or sent in makes.seconds:
+        return None
+    return Refusal(
+        "seconds",
+        f"`{ask.model}` makes {_listing([str(s) for s in makes.seconds])} second videos in one call, "
+        f"not {ask.seconds}.",
+    )
 
 
 def _image(makes: Makes, ask: Ask) -> Refusal | None:

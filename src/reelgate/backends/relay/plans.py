@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from reelgate.backends.relay.ark import DURATIONS as ARK_DURATIONS
-from reelgate.backends.relay.chaining import chain_advice, check_chain, sent_sizes
+from reelgate.backends.relay.chaining import chain_advice, check_chain, check_models, sent_sizes
 from reelgate.backends.relay.config import Kind, ModelOptions, RouteOptions
 from reelgate.backends.relay.dashscope import DURATIONS as WAN_DURATIONS
 from reelgate.backends.relay.kling import DURATIONS as KLING_DURATIONS
@@ -53,6 +53,7 @@ def plan_for(entry: ModelEntry, kind: Kind, instance: str | None, hub: UpstreamH
             _check_durations(entry, route)
         else:
             check_chain(entry.name, options.chain, route.upstream.kind, sent_sizes(entry, route))
+            check_models(entry.name, options.chain, route)
         _warn_on_other_durations(entry, route)
     return Plan(entry.name, routes, options.deadline, chain=options.chain, made=DURATIONS.get(kind, ()))
 

@@ -13,10 +13,18 @@ model names its inputs its own way, so the catalog's `parameters` is the input, 
 
 A value that is exactly `{seconds}` is sent as a number; one naming `{image}` is left out when there is no
 image. Without `parameters`: prompt, duration, aspect_ratio and (with an image) image.
+
+A failed prediction's `error` is a string (the reference: "if the prediction failed, this will contain a
+string representing the error encountered"; an object's `code`/`message` are read too). Replicate's own
+failures carry a code `E####` (https://replicate.com/docs/reference/error-codes: E1000 unknown, E1001 out
+of memory, E4875 webhook URL empty, E6716 timeout starting the prediction), none of which is a safety
+refusal; a model's safety checker has no code of Replicate's, so an error without one is read for the
+checker's words ("NSFW content detected", "flagged as sensitive") as a fallback.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -32,6 +40,9 @@ from reelgate.backends.relay.task_api import TaskApi, data_uri
 DEFAULT_INPUT = {"prompt": "{prompt}", "duration": "{seconds}", "aspect_ratio": "{ratio}", "image": "{image}"}
 #: Words in a failed prediction's error that mean a safety checker refused the video.
 MODERATION_WORDS = ("nsfw", "sensitive", "safety", "flagged", "content policy", "moderation")
+#: Replicate's error codes that are not `upstream_failed` (no code of Replicate's is a safety refusal).
+ERROR_CODES = {"E6716": "upstream_timeout"}  # the prediction did not start in time
+_ERROR_CODE = re.compile(r"\bE\d{4}\b")
 
 
 class Replicate(TaskApi):
@@ -99,10 +110,18 @@ def read_prediction(body: object) -> JobDocument:
     phase = phase_of(status)
     if phase is JobPhase.FAILED:
         message = clip(message_of(body.get("error")) or f"Replicate ended the prediction {status}.")
-        moderated = any(word in message.lower() for word in MODERATION_WORDS)
-        return JobDocument(
-            phase, error_code="content_policy_violation" if moderated else "upstream_failed", error_message=message
-        )
+        return JobDocument(phase, error_code=failure_code(body.get("error"), message), error_message=message)
     output = body.get("output")
     urls = [output] if isinstance(output, str) else output if isinstance(output, list) else []
     return JobDocument(phase, video_urls=tuple(u for u in urls if isinstance(u, str) and u.startswith("http")))
+
+
+def failure_code(error: object, message: str) -> str:
+    """reelgate's code for a failed prediction: by Replicate's `E####` code where it gives one, else a
+    safety checker's refusal by its words, else `upstream_failed`."""
+    given = error.get("code") if isinstance(error, dict) else None
+    found = given if isinstance(given, str) else next(iter(_ERROR_CODE.findall(message)), None)
+    if found is not None:
+        return ERROR_CODES.get(found, "upstream_failed")
+    moderated = any(word in message.lower() for word in MODERATION_WORDS)
+    return "content_policy_violation" if moderated else "upstream_failed"

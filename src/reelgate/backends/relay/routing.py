@@ -61,13 +61,15 @@ class Route:
         """The upstream's model name for videos of `orientation`."""
         return self.model if isinstance(self.model, str) else self.model[orientation.value]
 
-    def refusal(self, ask: Ask, makes: Makes) -> Refusal | None:
-        """Why this route's upstream model (which `makes` what it makes) cannot meet `ask`, or None."""
+    def refusal(self, ask: Ask, makes: Makes, chained: bool = False) -> Refusal | None:
+        """Why this route's upstream model (which `makes` what it makes) cannot meet `ask`, or None;
+        `chained`: the plan meets the seconds asked by chaining calls."""
         orientation = ask.orientation or Orientation.PORTRAIT
         mapped = ask.size is not None and any(
             name in self.sizes for name in (f"{ask.size[0]}x{ask.size[1]}", orientation.value)
         )
-        return refusal(makes, ask, mapped)
+        sent = None if ask.seconds is None else self.seconds.get(ask.seconds, ask.seconds)
+        return refusal(makes, ask, mapped, sent, chained)
 
     def _prompt(self, spec: VideoSpec, seconds: int) -> str:
         # A relayed remix is a new video from the original prompt and the instructions since.

@@ -10,11 +10,17 @@ with sound on Veo 3. A video its safety filters withhold is `content_policy_viol
 
 Veo 3.1 extends a video it made (https://ai.google.dev/gemini-api/docs/video#extending_veo_videos): the
 same create with the earlier sample's file as `video` (`{"uri": ...}`) adds 7 s at 720p and answers one
-video, the input followed by the new seconds. `chaining.py` uses it for extensions and long videos.
+video, the input followed by the new seconds. `chaining.py` uses it for extensions and long videos. Only
+Veo 3.1 models extend: the Gemini API lists video extension among Veo 3.1's features, not Veo 3's or 2's
+(same page, and Vertex AI's list of models that extend, all `veo-3.1-*` but two Veo 2 previews the Gemini
+API does not serve: https://docs.cloud.google.com/gemini-enterprise-agent-platform/models/video/extend-a-veo-video),
+so an entry that would extend with another model is refused at start-up, an extension at admission.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -37,6 +43,9 @@ class Veo(TaskApi):
     name = "Veo"
     noun = "operation"
     can_make = Makes(tiers=("720p", "1080p"))
+
+    def makes(self, model: str, parameters: Mapping[str, Any]) -> Makes:
+        return replace(self.can_make, extends=extends(model))
 
     async def create(self, exchange: Exchange, job: JobRequest) -> str:
         url = exchange.upstream.url(f"models/{quote(job.model, safe='')}:predictLongRunning")
@@ -75,6 +84,12 @@ def extension_payload(job: JobRequest) -> dict[str, Any]:
     instance = {"prompt": job.prompt, "video": {"uri": job.extend}}
     aspect = "9:16" if job.orientation is Orientation.PORTRAIT else "16:9"
     return {"instances": [instance], "parameters": {"aspectRatio": aspect, **job.parameters, "resolution": "720p"}}
+
+
+def extends(model: str) -> bool:
+    """Whether Veo's extension call takes videos of `model`: Veo 3.1's (`veo-3.1-generate-preview`,
+    `veo-3.1-fast-generate-preview`, ...), `models/` prefix or not."""
+    return model.removeprefix("models/").startswith("veo-3.1-")
 
 
 def resolution(size: str) -> str:
