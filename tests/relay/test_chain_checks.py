@@ -139,20 +139,33 @@ async def test_an_extension_on_a_veo_model_without_one_is_a_400_naming_it_before
         settings = relay_settings(tmp_path, {"google": upstream(up.url, base_url=f"{up.url}/v1beta")}, models)
         async with live_server(settings) as server, httpx.AsyncClient(timeout=10) as client:
             key = await server.create_key("10")
-            made = await source(server.url, (await chat(server.url, key, "veo-3")).task_id)
+            first = await chat(server.url, key, "veo-3")
+            made = await source(server.url, first.task_id)
             assert made["status"] == "completed", made
             before = await _balance(server, key)
             body = {"prompt": "the storm comes", "seconds": "8", "video": {"id": made["id"]}}
             refused = await client.post(f"{server.url}/v1/videos/extensions", headers={"Authorization": key}, json=body)
+            turns = [
+                {"role": "user", "content": "海边的红色灯塔,生成视频比例9:16"},
+                {"role": "assistant", "content": first.text},
+                {"role": "user", "content": "延长 8 秒"},
+            ]
+            in_chat = await client.post(
+                f"{server.url}/v1/chat/completions",
+                headers={"Authorization": key},
+                json={"model": "veo-3", "stream": True, "messages": turns},
+            )
             assert await _balance(server, key) == before  # nothing charged
             listed = await client.get(f"{server.url}/v1/videos", headers={"Authorization": key})
-    assert_openai_error(refused, 400, refused.json()["error"]["code"], "invalid_request_error")
-    assert refused.json()["error"]["param"] == "video"
-    assert refused.json()["error"]["message"] == (
-        "The model `veo-3` cannot extend this video: the upstream model `veo-3.0-generate-001` at `google` "
-        "has no extension call (Veo extends videos with its 3.1 models only)."
+    why = (
+        "the upstream model `veo-3.0-generate-001` at `google` has no extension call "
+        "(Veo extends videos with its 3.1 models only)."
     )
-    assert len(listed.json()["data"]) == 1  # no task for the extension
+    for answer, param in ((refused, "video"), (in_chat, "messages")):
+        assert_openai_error(answer, 400, answer.json()["error"]["code"], "invalid_request_error")
+        error = answer.json()["error"]
+        assert error["param"] == param and error["message"] == f"The model `veo-3` cannot extend this video: {why}"
+    assert len(listed.json()["data"]) == 1  # no task for either extension
     assert fake.counts.creates == 1 and fake.extensions == []  # nothing was asked of Veo
 
 
