@@ -3,7 +3,9 @@ a live server found mishandled: each is answered as a user would expect, and a r
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +123,60 @@ async def test_an_empty_after_is_the_first_page(tmp_path: Path) -> None:
                 assert [item["id"] for item in page["data"]] == (ids if order == "asc" else ids[::-1])
                 videos = (await http.get(f"/v1/videos?after=&order={order}")).json()
                 assert [item["id"] for item in videos["data"]] == [video.id]
+
+
+async def test_concurrent_uploads_share_a_few_ffmpeg_readers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each probe is a child Python with FFmpeg (~80 MB) and each key-frame decode ~60 MB for 4K: 30 small
+    uploads at once used to start 30 probes (the server's processes took ~1 GB more). Now they wait their
+    turn, and every one is still answered."""
+    from reelgate.inputs import videos
+
+    running, most, lock = 0, 0, threading.Lock()
+
+    def enter() -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+
+    def leave() -> None:
+        nonlocal running
+        with lock:
+            running -= 1
+
+    def counted(reader: Any) -> Any:
+        async def probe(*args: Any) -> Any:
+            enter()
+            try:
+                return await reader(*args)
+            finally:
+                leave()
+
+        return probe
+
+    def decoded(*args: Any) -> Any:  # in a worker thread
+        enter()
+        try:
+            return key_frames(*args)
+        finally:
+            leave()
+
+    key_frames = videos.key_frames
+    monkeypatch.setattr(videos, "READERS_AT_ONCE", 2)
+    monkeypatch.setattr(videos, "_probe", counted(videos._probe))
+    monkeypatch.setattr(videos, "key_frames", decoded)
+    clip = make_clip(tmp_path / "clip.mp4", seconds=4.0).read_bytes()
+    async with live_server(make_settings(tmp_path, models=MODELS)) as server:
+        key = await server.create_key("10")
+        async with httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as http:
+
+            async def upload(index: int) -> int:
+                if index % 2:
+                    form = {"data": {"name": f"Mira {index}"}, "files": {"video": ("c.mp4", clip, "video/mp4")}}
+                    return (await http.post("/v1/videos/characters", timeout=120, **form)).status_code
+                form = {"data": {"prompt": f"下雪 {index}"}, "files": {"video": ("c.mp4", clip, "video/mp4")}}
+                return (await http.post("/v1/videos/edits", timeout=120, **form)).status_code
+
+            answers = await asyncio.gather(*(upload(index) for index in range(10)))
+    assert answers == [200] * 10
+    assert most == 2

@@ -96,7 +96,7 @@ async def referenced_characters(
 
 
 async def _create(rt: Runtime, key: ApiKey, fields: dict[str, Any], request: Request) -> Character:
-    from reelgate.inputs.videos import key_frames, read_upload  # PyAV loads only where a clip is read
+    from reelgate.inputs.videos import read_key_frames, read_upload  # PyAV loads only where a clip is read
 
     name = check_name(fields.get("name"))
     upload = fields.get("video")
@@ -108,7 +108,7 @@ async def _create(rt: Runtime, key: ApiKey, fields: dict[str, Any], request: Req
         )
     video = await read_upload(upload, rt.settings, "video")
     try:
-        frames = await asyncio.to_thread(key_frames, video.path, KEY_FRAMES, KEY_FRAME_SIDE)
+        frames = await read_key_frames(video.path, KEY_FRAMES, KEY_FRAME_SIDE)
     finally:
         await asyncio.to_thread(video.discard)
     character, rate = await service(rt).create(key, name, frames, (video.width, video.height))

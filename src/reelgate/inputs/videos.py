@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import sys
 import tempfile
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -38,6 +42,12 @@ MAX_FPS = 240
 #: The first box of an ISO media (MP4) file, or of a QuickTime MOV written before `ftyp` existed.
 _BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")
 _CHUNK = 1024 * 1024
+
+#: FFmpeg readers of uploads at once per process: a probe is a child Python with FFmpeg loaded (~80 MB),
+#: a key-frame decode holds FFmpeg's buffers (~60 MB for a 4K clip). Small uploads are cheap to send, so
+#: without a bound 30 at once took ~1 GB more; further uploads wait their turn on disk instead.
+READERS_AT_ONCE = max(2, min(8, os.cpu_count() or 2))
+_readers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -67,12 +77,30 @@ async def read_upload(upload: UploadFile, settings: Settings, param: str) -> Upl
         await upload.seek(0)
         await asyncio.to_thread(_copy_capped, upload.file, path, settings.video_upload_max_bytes, param)
         _sniff(path, param)
-        found = await _probe(path, settings.video_upload_probe_timeout, param)
+        async with _reader():
+            found = await _probe(path, settings.video_upload_probe_timeout, param)
         _check(found, settings.video_upload_max_seconds, param)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return UploadedVideo(path, found.seconds, found.width, found.height, found.fps, found.has_audio)
+
+
+async def read_key_frames(path: Path, count: int, max_side: int) -> list[Image.Image]:
+    """`key_frames` in a worker thread, within the process's bound on FFmpeg readers."""
+    async with _reader():
+        return await asyncio.to_thread(key_frames, path, count, max_side)
+
+
+@asynccontextmanager
+async def _reader() -> AsyncIterator[None]:
+    """One of `READERS_AT_ONCE` places (per event loop: a semaphore belongs to the loop it waits on)."""
+    loop = asyncio.get_running_loop()
+    slots = _readers.get(loop)
+    if slots is None:
+        slots = _readers[loop] = asyncio.Semaphore(READERS_AT_ONCE)
+    async with slots:
+        yield
 
 
 def _copy_capped(source: IO[bytes], target: Path, max_bytes: int, param: str) -> None:
