@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from reelgate.backends.base import Orientation, VideoSpec
-from reelgate.backends.procedural import ProceduralBackend
+from reelgate.backends.procedural import ProceduralBackend, from_settings
 from reelgate.errors import ServerFault
 from reelgate.media.probe import probe
+from tests.conftest import make_settings
 
 
 def _spec(seconds: int = 4, size: tuple[int, int] = (144, 256), fps: int = 8) -> VideoSpec:
@@ -159,3 +160,13 @@ async def test_closing_leaves_no_child(tmp_path: Path) -> None:
     result = await backend.generate(_spec(), tmp_path, lambda _: None)  # a later render starts a new one
     assert probe(result.video).frames == 32
     await backend.close()
+
+
+@pytest.mark.parametrize(("overrides", "size"), [({}, 1), ({"worker_slots": 3}, 3), ({"render_processes": 2}, 2)])
+def test_one_process_per_worker_slot_unless_set(tmp_path: Path, overrides: dict[str, int], size: int) -> None:
+    backend = from_settings("procedural", make_settings(tmp_path, **overrides), [])
+    assert backend.pool is not None and backend.pool.size == size
+
+
+def test_no_processes_renders_in_a_thread(tmp_path: Path) -> None:
+    assert from_settings("procedural", make_settings(tmp_path, render_processes=0), []).pool is None
