@@ -78,7 +78,10 @@ async def test_a_write_elsewhere_reaches_this_process_watchers_and_queue(postgre
         # The listening connection dies (a PostgreSQL restart, a proxy timeout): the listener comes back.
         async with writer.begin() as conn:
             ended = await conn.scalar(
-                text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = :name"),
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE application_name = :name AND datname = current_database()"  # not another test's
+                ),
                 {"name": APPLICATION_NAME},
             )
         assert ended == 1

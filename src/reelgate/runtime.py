@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from reelgate.storage.local import LocalStorage
 from reelgate.storage.s3 import S3Storage, make_store
 from reelgate.storage.space import short_of_space
 from reelgate.store.coalesce import Coalesced
-from reelgate.store.db import create_engine, migrate, pool_size
+from reelgate.store.db import create_engine, migrate, pool_size, run_sync
 from reelgate.tasks.service import Policy, TaskService
 from reelgate.tasks.watchers import RowReader
 from reelgate.webhooks.sender import prune_forever, send_forever, send_policy
@@ -82,8 +82,7 @@ class Runtime:
         """API key rows by digest, read for all the requests that arrive together (`api/auth.py`)."""
 
         async def read(digests: list[str]) -> dict[str, Any]:
-            async with self.engine.connect() as conn:
-                return await keys.rows_by_digest(conn, digests)
+            return await run_sync(self.engine, partial(keys.rows_by_digest, digests=digests))
 
         return Coalesced(read)
 

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from reelgate.backends.fake import GatedBackend
 from reelgate.backends.procedural import ProceduralBackend
 from reelgate.billing.audit import verify_ledger
+from reelgate.store.db import sqlite_twin
 from reelgate.store.tables import api_keys, ledger, tasks
 from tests.api.test_chat_stream import BODY, _chunks, _content
 from tests.conftest import LiveServer, assert_openai_error, live_server, make_settings
@@ -95,7 +96,8 @@ async def test_a_full_disk_fails_the_task_refunds_it_and_leaves_no_files(
 
 @contextmanager
 def database_down(engine: AsyncEngine) -> Iterator[None]:
-    """Pooled connections are found dead and every new one fails, as when SQLite's file cannot be opened."""
+    """Pooled connections are found dead and every new one fails, as when SQLite's file cannot be opened
+    (for the engine and for its synchronous twin on the same file, as for any process of it)."""
 
     def dead(*_args: Any) -> None:
         raise DisconnectionError("the database went away")
@@ -103,13 +105,16 @@ def database_down(engine: AsyncEngine) -> Iterator[None]:
     def refuse(*_args: Any) -> None:
         raise sqlite3.OperationalError("unable to open database file")
 
-    event.listen(engine.sync_engine, "do_connect", refuse)
-    event.listen(engine.sync_engine.pool, "checkout", dead)
+    engines = [e for e in (engine.sync_engine, sqlite_twin(engine)) if e is not None]
+    for each in engines:
+        event.listen(each, "do_connect", refuse)
+        event.listen(each.pool, "checkout", dead)
     try:
         yield
     finally:
-        event.remove(engine.sync_engine.pool, "checkout", dead)
-        event.remove(engine.sync_engine, "do_connect", refuse)
+        for each in engines:
+            event.remove(each.pool, "checkout", dead)
+            event.remove(each, "do_connect", refuse)
 
 
 async def test_database_down_503_streams_end_well_and_the_task_finishes_later(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import event, select
 
 from reelgate.backends.fake import GatedBackend
 from reelgate.backends.procedural import ProceduralBackend
+from reelgate.store.db import sqlite_twin
 from reelgate.store.tables import api_keys, ledger, tasks
 from tests.api.test_chat_stream import BODY, _chunks
 from tests.conftest import LiveServer, assert_openai_error, live_server, make_settings
@@ -50,6 +51,10 @@ def _count_row_reads(server: LiveServer) -> list[str]:
 
     event.listen(server.app.state.runtime.engine.sync_engine, "before_cursor_execute", seen)
     return reads
+
+
+def _capacity(pool: Any) -> int:
+    return int(pool.size() + pool._max_overflow)
 
 
 async def _books(server: LiveServer) -> tuple[list[int], int, int]:
@@ -142,14 +147,18 @@ async def test_a_full_connection_pool_is_a_503_to_retry_and_charges_nothing(
     async with live_server(make_settings(tmp_path)) as server, httpx.AsyncClient(timeout=60) as client:
         key = await server.create_key("10")
         engine = server.app.state.runtime.engine
-        pool = engine.sync_engine.pool
-        held = [await engine.connect() for _ in range(pool.size() + pool._max_overflow)]
+        twin = sqlite_twin(engine)  # the request path's own connections on SQLite
+        assert twin is not None
+        held = [await engine.connect() for _ in range(_capacity(engine.sync_engine.pool))]
+        held_too = [twin.connect() for _ in range(_capacity(twin.pool))]
         try:
             body = {**BODY, "stream": True}
             refused = await client.post(f"{server.url}/v1/chat/completions", json=body, headers={"Authorization": key})
         finally:
             for conn in held:
                 await conn.close()
+            for sync_conn in held_too:
+                sync_conn.close()
         assert_openai_error(refused, 503, "service_unavailable", "server_error")
         assert int(refused.headers["retry-after"]) > 0 and "busy" in refused.json()["error"]["message"]
         assert await _books(server) == ([10_000_000], 0, 0)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 from ulid import ULID
 
@@ -171,9 +172,10 @@ def required(secret: str | None) -> str:
     return secret
 
 
-async def rows_by_digest(conn: AsyncConnection, digests: Collection[str]) -> dict[str, Any]:
-    """The key rows with these digests (for `verified`), by digest: many requests' keys in one read."""
-    rows = await conn.execute(select(api_keys).where(api_keys.c.digest.in_(digests)))
+def rows_by_digest(conn: Connection, digests: Collection[str]) -> dict[str, Any]:
+    """The key rows with these digests (for `verified`), by digest: many requests' keys in one read
+    (synchronous: `store.db.run_sync` runs it in a worker thread on SQLite)."""
+    rows = conn.execute(select(api_keys).where(api_keys.c.digest.in_(digests)))
     return {row.digest: row for row in rows}
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 from alembic import command
 from alembic.config import Config
@@ -15,6 +18,8 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -51,23 +56,50 @@ def create_engine(url: str, connections: int = 10) -> AsyncEngine:
 
 
 def sqlite_twin(engine: AsyncEngine) -> Engine | None:
-    """A synchronous engine on the same SQLite file (None for any other database), disposed with `engine`.
+    """The synchronous engine on the same SQLite file (None for any other database), made on first use
+    and disposed with `engine`.
 
-    A transaction run on it in one worker thread costs one hand-over between threads, where through
-    aiosqlite each statement costs three or four: what the group admissions use on SQLite.
+    Statements run on it in a worker thread cost one hand-over between threads for the lot, where
+    through aiosqlite each costs three or four: the request path's reads and admissions use it on SQLite.
     """
+    if engine not in _TWINS:
+        _TWINS[engine] = _make_twin(engine)
+    return _TWINS[engine]
+
+
+async def run_sync(engine: AsyncEngine, work: Callable[[Connection], T], *, write: bool = False) -> T:
+    """`work(conn)` on the database, in a transaction if `write`: on SQLite in a worker thread on its twin,
+    elsewhere through the async engine."""
+    twin = sqlite_twin(engine)
+    if twin is None:
+        async with engine.begin() if write else engine.connect() as conn:
+            return await conn.run_sync(work)
+    return await asyncio.to_thread(_run_on, twin, work, write)
+
+
+def _run_on(twin: Engine, work: Callable[[Connection], T], write: bool) -> T:
+    with twin.begin() if write else twin.connect() as conn:
+        return work(conn)
+
+
+def _make_twin(engine: AsyncEngine) -> Engine | None:
     url = engine.url
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
     twin = create_sync_engine(
         url.set(drivername="sqlite"),
-        connect_args={"timeout": 30, "check_same_thread": False},  # one transaction at a time, any thread
-        pool_size=1,
-        max_overflow=1,
+        connect_args={"timeout": 30, "check_same_thread": False},  # used by one thread at a time, any thread
+        pool_size=2,  # the admission transaction and a read, each one at a time
+        max_overflow=2,
+        pool_timeout=POOL_WAIT_SECONDS,
     )
     event.listen(twin, "connect", _sqlite_pragmas)
     event.listen(engine.sync_engine, "engine_disposed", lambda _engine: twin.dispose())
     return twin
+
+
+#: Each async SQLite engine's twin (see `sqlite_twin`).
+_TWINS: WeakKeyDictionary[AsyncEngine, Engine | None] = WeakKeyDictionary()
 
 
 def is_unavailable(exc: BaseException) -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
@@ -29,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from reelgate.billing import ledger
 from reelgate.billing.ledger import Charge
 from reelgate.errors import ReelgateError
-from reelgate.store.db import is_unavailable, sqlite_twin
+from reelgate.store.db import is_unavailable, run_sync
 from reelgate.store.tables import api_keys, tasks
 from reelgate.tasks import repository as repo
 from reelgate.tasks.models import Task, TaskStatus
@@ -59,10 +60,7 @@ class Request:
 class GroupCommit:
     def __init__(self, engine: AsyncEngine, *, resend_protection: bool) -> None:
         self._engine = engine
-        #: On SQLite a group's transaction runs in a worker thread on a synchronous connection: one
-        #: hand-over between threads per group instead of three or four per statement.
-        self._twin = sqlite_twin(engine)
-        self._resend_protection = resend_protection
+        self._joining = resend_protection
         self._waiting: list[Request] = []
         self._committing: asyncio.Task[None] | None = None
 
@@ -104,15 +102,8 @@ class GroupCommit:
                 request.outcome.set_result(outcome)
 
     async def _transact(self, group: list[Request]) -> list[Outcome]:
-        if self._twin is not None:
-            return await asyncio.to_thread(self._transact_in_thread, group)
-        async with self._engine.begin() as conn:
-            return await conn.run_sync(decide_and_write, group, self._resend_protection)
-
-    def _transact_in_thread(self, group: list[Request]) -> list[Outcome]:
-        assert self._twin is not None
-        with self._twin.begin() as conn:
-            return decide_and_write(conn, group, self._resend_protection)
+        # On SQLite in a worker thread (`store.db.sqlite_twin`): one hand-over between threads per group.
+        return await run_sync(self._engine, partial(decide_and_write, group=group, joining=self._joining), write=True)
 
 
 def decide_and_write(conn: Connection, group: list[Request], joining: bool) -> list[Outcome]:
