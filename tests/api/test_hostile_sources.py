@@ -180,3 +180,31 @@ async def test_concurrent_uploads_share_a_few_ffmpeg_readers(tmp_path: Path, mon
             answers = await asyncio.gather(*(upload(index) for index in range(10)))
     assert answers == [200] * 10
     assert most == 2
+
+
+@pytest.mark.parametrize(
+    ("prompt", "named"),
+    [
+        ("@小明在公园里跑步", ["小明"]),  # Chinese puts no space after a name
+        ("＠小明和＠Ｍｉｒａ跳舞", ["小明", "Mira"]),  # an input method's full-width @ and letters
+        ("@Mira在跑步", ["Mira"]),
+        ("@Zoe\u0308 waves", ["Zoë"]),  # a decomposed ë, as some keyboards send it
+        ("write to bob@mira.com", []),  # an e-mail address, not a mention
+        ("@Miranda dances", []),  # another word that starts with the name
+    ],
+)
+async def test_at_mentions_as_people_type_them(tmp_path: Path, prompt: str, named: list[str]) -> None:
+    """`@小明在跑步` and `＠小明` used to name nobody (a CJK character counted as part of the name; the
+    full-width forms were other characters), and `bob@mira.com` named Mira."""
+    clip = make_clip(tmp_path / "face.mp4", seconds=1.0).read_bytes()
+    async with live_server(make_settings(tmp_path, models=MODELS)) as server:
+        key = await server.create_key("10")
+        async with _client(server, key) as client:
+            cast = {
+                name: await client.videos.create_character(name=name, video=("f.mp4", clip, "video/mp4"))
+                for name in ("小明", "Mira", "Zoë")
+            }
+            video = await client.videos.create(prompt=prompt, model="sora-2")
+        async with server.app.state.runtime.engine.connect() as conn:
+            chosen = await conn.scalar(select(tasks.c.characters).where(tasks.c.id == video.id))
+        assert (json.loads(chosen) if chosen else []) == [cast[name].id for name in named]

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from reelgate.billing.keys import ApiKey
 from reelgate.billing.limits import WINDOW, Limits, RateState, rate_state
 from reelgate.characters import repository as repo
-from reelgate.characters.mentions import mentioned
+from reelgate.characters.mentions import may_mention, mentioned
 from reelgate.characters.models import Character, new_character_id
 from reelgate.errors import InvalidRequest, NotFound, RateLimited
 from reelgate.storage.base import Storage
@@ -105,11 +105,11 @@ class CharacterService:
     ) -> tuple[Character, ...]:
         """The characters a video request refers to: those `ids` name (each the key's own, else a 400
         naming it), then those the prompt @mentions; at most `MAX_PER_VIDEO`."""
-        if not ids and "@" not in prompt:
+        if not ids and not may_mention(prompt):
             return ()  # most requests refer to none: they take no connection (every chat passes here)
         async with self._engine.connect() as conn:
             chosen = [await self._own(conn, key, character_id, param) for character_id in dict.fromkeys(ids)]
-            if "@" in prompt:
+            if may_mention(prompt):
                 chosen += mentioned(prompt, await repo.all_for_key(conn, key.id, MENTION_CANDIDATES))
         unique = tuple({character.id: character for character in chosen}.values())
         if len(unique) > MAX_PER_VIDEO:
