@@ -65,8 +65,10 @@ class RowReader:
                 next_poll = time.monotonic() + self.poll_seconds
             self._wanted.clear()
             self._wake.clear()
-            if ids:
+            try:
                 await self.refresh(ids)
+            except Exception:  # a bug here must not stop every stream of the process from following
+                log.exception("task rows could not be refreshed; trying again at the next poll")
 
     async def refresh(self, task_ids: Collection[str]) -> None:
         """Read the tasks and publish what changed; their watchers hear of a failed read."""
