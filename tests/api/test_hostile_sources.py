@@ -208,3 +208,28 @@ async def test_at_mentions_as_people_type_them(tmp_path: Path, prompt: str, name
         async with server.app.state.runtime.engine.connect() as conn:
             chosen = await conn.scalar(select(tasks.c.characters).where(tasks.c.id == video.id))
         assert (json.loads(chosen) if chosen else []) == [cast[name].id for name in named]
+
+
+async def test_characters_and_videos_share_the_keys_rpm(tmp_path: Path, database_url: str) -> None:
+    """A character counted against the rpm when it was made, but a video did not count the characters:
+    with rpm 2, two characters then an edit made three requests in the minute."""
+    from reelgate.billing.keys import create_key
+    from reelgate.money import parse_credits
+
+    clip = make_clip(tmp_path / "clip.mp4", seconds=4.0).read_bytes()
+    async with live_server(make_settings(tmp_path, models=MODELS, database_url=database_url)) as server:
+        async with server.app.state.runtime.engine.begin() as conn:
+            _, key = await create_key(conn, balance=parse_credits("10"), rpm_limit=2)
+        async with httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as http:
+            for name in ("Mira", "小明"):
+                made = await http.post("/v1/videos/characters", data={"name": name}, files={"video": ("c.mp4", clip)})
+                assert made.status_code == 200, made.text
+            before = await _books(server)
+            for path, form in (
+                ("/v1/videos/edits", {"data": {"prompt": "下雪"}, "files": {"video": ("c.mp4", clip, "video/mp4")}}),
+                ("/v1/videos", {"data": {"prompt": "@Mira 下雪", "model": "sora-2"}}),
+            ):
+                answer = await http.post(path, **form)
+                assert_openai_error(answer, 429, "rate_limit_exceeded", "requests")
+                assert 0 < int(answer.headers["retry-after"]) <= 60
+            assert await _books(server) == before

@@ -1,8 +1,8 @@
 """Per-key request limits, counted from the task table so that every process sharing a database
 enforces one limit.
 
-Two limits: requests per minute (tasks a key created in the last 60 s) and concurrency (its tasks
-still queued or in progress). Each is checked inside the submitting transaction after the key's row
+Two limits: requests per minute (tasks and characters a key created in the last 60 s) and concurrency
+(its tasks still queued or in progress). Each is checked inside the submitting transaction after the key's row
 is locked, so concurrent submissions of one key are counted one after another, never both at once.
 """
 
@@ -12,12 +12,12 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reelgate.billing.keys import ApiKey
 from reelgate.errors import RateLimited
-from reelgate.store.tables import tasks
+from reelgate.store.tables import characters, tasks
 from reelgate.tasks.models import TaskStatus
 
 WINDOW = timedelta(seconds=60)
@@ -57,13 +57,13 @@ class RateState:
 
 
 async def rate_state(conn: AsyncConnection, key_id: str, limits: Limits, now: datetime) -> RateState:
-    row = (
-        await conn.execute(
-            select(func.count(), func.min(tasks.c.created_at)).where(
-                tasks.c.key_id == key_id, tasks.c.created_at > now - WINDOW
-            )
-        )
-    ).one()
+    """The key's requests of the last minute: its new tasks and its new characters, which share the limit."""
+    since = now - WINDOW
+    made = union_all(
+        select(tasks.c.created_at).where(tasks.c.key_id == key_id, tasks.c.created_at > since),
+        select(characters.c.created_at).where(characters.c.key_id == key_id, characters.c.created_at > since),
+    ).subquery()
+    row = (await conn.execute(select(func.count(), func.min(made.c.created_at)))).one()
     oldest = row[1]
     if oldest is not None and oldest.tzinfo is None:  # SQLite hands back naive values from aggregates
         oldest = oldest.replace(tzinfo=now.tzinfo)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from datetime import datetime
 
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reelgate.characters.models import Character
@@ -39,11 +38,6 @@ async def all_for_key(conn: AsyncConnection, key_id: str, limit: int) -> list[Ch
         .limit(limit)
     )
     return [Character.from_row(row) for row in await conn.execute(query)]
-
-
-async def created_since(conn: AsyncConnection, key_id: str, since: datetime) -> int:
-    query = select(func.count()).where(characters.c.key_id == key_id, characters.c.created_at > since)
-    return int(await conn.scalar(query) or 0)
 
 
 async def referenced_frames(conn: AsyncConnection, keys: Collection[str]) -> set[str]:

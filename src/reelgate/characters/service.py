@@ -16,7 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from reelgate.billing.keys import ApiKey
-from reelgate.billing.limits import WINDOW, Limits, RateState, rate_state
+from reelgate.billing.limits import Limits, RateState, rate_state
 from reelgate.characters import repository as repo
 from reelgate.characters.mentions import may_mention, mentioned
 from reelgate.characters.models import Character, new_character_id
@@ -127,14 +127,13 @@ class CharacterService:
     async def _enforce(self, conn: AsyncConnection, key: ApiKey, now: datetime) -> RateState:
         """The key's requests-per-minute limit, counting its new videos and characters alike."""
         limits = self._limits.for_key(key)
-        tasks = await rate_state(conn, key.id, limits, now)
-        used = tasks.used + await repo.created_since(conn, key.id, now - WINDOW)
-        if limits.rpm and used >= limits.rpm:
-            reset = tasks.reset_seconds or 60
+        state = await rate_state(conn, key.id, limits, now)
+        reset = state.reset_seconds or 60
+        if limits.rpm and state.used >= limits.rpm:
             raise RateLimited(
                 f"Rate limit reached: {limits.rpm} requests per minute. Try again in {reset}s.", retry_after=reset
             )
-        return RateState(limits.rpm, used + 1, tasks.reset_seconds or 60)
+        return RateState(limits.rpm, state.used + 1, reset)
 
     async def _store_frames(self, frames: Sequence[Image.Image]) -> list[str]:
         stored: list[str] = []
