@@ -233,3 +233,23 @@ async def test_characters_and_videos_share_the_keys_rpm(tmp_path: Path, database
                 assert_openai_error(answer, 429, "rate_limit_exceeded", "requests")
                 assert 0 < int(answer.headers["retry-after"]) <= 60
             assert await _books(server) == before
+
+
+async def test_a_form_the_parser_refuses_is_an_invalid_form(tmp_path: Path) -> None:
+    """A second `video` file or more than 20 fields used to come back as Starlette's bare 400 with no code."""
+    clip = make_clip(tmp_path / "clip.mp4", seconds=4.0).read_bytes()
+    twice = [("video", ("a.mp4", clip, "video/mp4")), ("video", ("b.mp4", clip, "video/mp4"))]
+    async with live_server(make_settings(tmp_path, models=MODELS)) as server:
+        key = await server.create_key("10")
+        before = await _books(server)
+        async with httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as http:
+            for path, fields in (
+                ("/v1/videos/edits", {"prompt": "下雪"}),
+                ("/v1/videos/extensions", {"prompt": "下雪", "seconds": "4"}),
+                ("/v1/videos/characters", {"name": "Mira"}),
+                ("/v1/videos", {"prompt": "下雪", **{f"x{n}": "1" for n in range(25)}}),
+            ):
+                answer = await http.post(path, data=fields, files=twice)
+                assert_openai_error(answer, 400, "invalid_form", "invalid_request_error")
+            assert (await http.get("/v1/videos/characters")).json()["data"] == []
+        assert await _books(server) == before

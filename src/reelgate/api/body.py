@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import Request
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.types import Message, Receive
 
@@ -73,8 +74,12 @@ def _counted(receive: Receive, max_bytes: int) -> Receive:
 async def _parsed_form(request: Request) -> FormData:
     try:
         form = await request.form(max_files=1, max_fields=20)
-    except (MultiPartException, ValueError) as exc:
-        raise InvalidRequest(f"We could not parse the form body of your request: {exc}", code="invalid_form") from exc
+    except (MultiPartException, ValueError, HTTPException) as exc:
+        # Inside an app Starlette turns its parser's refusals (a second file, too many fields) into a bare
+        # HTTPException 400, which would reach the client with no code.
+        reason = exc.detail if isinstance(exc, HTTPException) else exc
+        message = f"We could not parse the form body of your request: {reason}"
+        raise InvalidRequest(message, code="invalid_form") from exc
     try:
         for name, value in form.multi_items():
             check_text(name)
