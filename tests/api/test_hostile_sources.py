@@ -68,6 +68,31 @@ async def test_extensions_that_could_only_fail_or_grow_without_end_are_refused(t
         assert await _books(server) == before
 
 
+async def test_a_chat_extension_of_a_video_that_cannot_go_on_is_refused(tmp_path: Path) -> None:
+    """A chat's "延长 4 秒" after a reply whose files retention deleted, or past the 120 s cap, was charged and
+    then failed; now it is a 400 naming `messages`, like the Videos API's extension."""
+    async with live_server(make_settings(tmp_path, models=MODELS)) as server:
+        key = await server.create_key("10")
+        first_turn = [{"role": "user", "content": "阳光下的绿色森林，横屏"}]
+        async with _client(server, key) as client:
+            first = await client.chat.completions.create(model="sora-2-hd-15s-chat", messages=first_turn)  # type: ignore[arg-type]
+        reply = first.choices[0].message.content or ""
+        parent = reply.split("ID: `")[1].split("`")[0]
+        second_turn = [*first_turn, {"role": "assistant", "content": reply}, {"role": "user", "content": "延长 4 秒"}]
+        async with httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as http:
+            for values, words, code in (
+                ({"files_expired": True}, "its files were deleted", None),
+                ({"seconds": 118}, "at most 120", "invalid_value"),
+            ):
+                await _set(server, parent, **{"files_expired": False, **values})
+                before = await _books(server)
+                body = {"model": "sora-2-hd-15s-chat", "messages": second_turn, "stream": True}
+                answer = await http.post("/v1/chat/completions", json=body)
+                assert_openai_error(answer, 400, code, "invalid_request_error")
+                assert answer.json()["error"]["param"] == "messages" and words in answer.json()["error"]["message"]
+                assert await _books(server) == before
+
+
 @pytest.mark.parametrize(
     "name",
     [

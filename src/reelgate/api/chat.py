@@ -17,7 +17,7 @@ from reelgate.api.body import read_json_object
 from reelgate.api.characters import referenced_characters
 from reelgate.api.deps import links, runtime
 from reelgate.api.errors import invalid_from_validation
-from reelgate.api.extensions import check_extendable, check_source, extension_seconds
+from reelgate.api.extensions import check_continuable, check_extendable, check_source, extension_seconds
 from reelgate.api.middleware import RATE_STATE
 from reelgate.api.openapi import BODY_ERRORS, contract, event_stream, media
 from reelgate.api.possible import check_chat
@@ -70,6 +70,7 @@ async def create_chat_completion(
         check_extendable(rt, entry, "messages")
         check_source(rt, entry, parent.backend_state, "messages")
         extend_of, seconds = parent, extension_seconds(ask[0], "messages")
+        check_continuable(parent, seconds, "messages")
         spec = replace(spec, prompt=ask[1] or parent.prompt, orientation=parent.orientation)
         parent = None
     characters = await referenced_characters(rt, key, entry, spec.prompt, param="messages")  # "@Name" in the prompt
