@@ -197,6 +197,21 @@ async def test_quality_defaults_per_family(tiny_models: TinyModels, tmp_path: Pa
     assert (call["guidance_scale"], call["decode_timestep"], call["decode_noise_scale"]) == (3.0, 0.05, 0.025)
 
 
+async def test_pipelines_on_the_same_weights_keep_the_mixed_precision(tiny_models: TinyModels) -> None:
+    """LTX's image pipeline and Wan's edit pipeline share the text pipeline's modules; building them must not
+    cast those modules (diffusers' `from_pipe` turns every module float32 unless told a dtype)."""
+    wan = await _started("wan", tiny_models.folder("wan"), dtype="bfloat16")
+    ltx = await _started("ltx", tiny_models.folder("ltx"), dtype="bfloat16")
+    try:
+        for loaded, other in ((wan.loaded, wan.loaded.video_pipeline), (ltx.loaded, ltx.loaded.image_pipeline)):  # type: ignore[union-attr]
+            assert other is not None and other.transformer is loaded.pipeline.transformer  # type: ignore[union-attr]
+            assert loaded.pipeline.transformer.dtype == torch.bfloat16  # type: ignore[union-attr]
+        assert wan.loaded.pipeline.vae.dtype == torch.float32  # type: ignore[union-attr]
+    finally:
+        await wan.close()
+        await ltx.close()
+
+
 async def test_an_image_model_shares_the_text_side_and_takes_no_text_model_lora(
     tiny_models: TinyModels, tmp_path: Path
 ) -> None:

@@ -107,7 +107,7 @@ def _image_pipeline(pipe: Any, config: DiffusionConfig, dtype: Any, folder: Path
     image_class = getattr(diffusers, config.image_class)
     if folder is None:
         if config.family.image_shares_weights or config.image_weights == "same":
-            return image_class.from_pipe(pipe)
+            return _on_same_weights(image_class, pipe)
         return None
     shared = {name: getattr(pipe, name) for name in ("text_encoder", "tokenizer", "vae")}
     image_pipe = image_class.from_pretrained(folder, dtype=_dtypes(config, dtype), local_files_only=True, **shared)
@@ -122,7 +122,17 @@ def _video_pipeline(pipe: Any, config: DiffusionConfig) -> Any | None:
 
     if config.family.video_pipeline is None or getattr(pipe, "transformer_2", None) is not None:
         return None
-    return getattr(diffusers, config.family.video_pipeline).from_pipe(pipe)
+    return _on_same_weights(getattr(diffusers, config.family.video_pipeline), pipe)
+
+
+def _on_same_weights(pipeline_class: Any, pipe: Any) -> Any:
+    """`pipeline_class` on `pipe`'s own components, as `from_pipe` makes it but without its final cast of
+    every module to one dtype (float32 when none is given): the modules are shared, so that cast would
+    also undo the text pipeline's mixed precision (a bfloat16 transformer made float32, twice the memory)."""
+    import inspect
+
+    accepted = inspect.signature(pipeline_class.__init__).parameters
+    return pipeline_class(**{name: part for name, part in pipe.components.items() if name in accepted})
 
 
 def _distinct(pipe: Any, image_pipe: Any | None) -> list[Any]:
