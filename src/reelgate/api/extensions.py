@@ -128,7 +128,8 @@ def _ready(rt: Runtime, key: ApiKey, entry: ModelEntry) -> ModelEntry:
 
 
 def check_extendable(rt: Runtime, entry: ModelEntry, param: str) -> None:
-    """400 naming the model when its backend cannot continue a video (only the procedural one can)."""
+    """400 naming the model when its backend cannot continue a video (`can_extend`: procedural, diffusers with
+    an image-to-video pipeline, and relays whose upstream has an extension call)."""
     if not getattr(rt.backends.get(entry.backend), "can_extend", False):
         raise InvalidRequest(f"The model `{entry.name}` cannot extend videos.", param=param)
 
