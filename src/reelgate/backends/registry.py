@@ -20,15 +20,15 @@ Factory = Callable[[str, "Settings", "list[ModelEntry]"], "Backend"]
 #: kind -> "module:function"; the function takes (name, settings, the entries using the name).
 FACTORIES: dict[str, str] = {
     "procedural": "reelgate.backends.procedural:from_settings",
-    "openai-videos": "reelgate.backends.relay:openai_videos",
-    "chat-relay": "reelgate.backends.relay:chat_relay",
-    "veo": "reelgate.backends.relay:veo",
-    "kling": "reelgate.backends.relay:kling",
-    "dashscope": "reelgate.backends.relay:dashscope",
-    "ark": "reelgate.backends.relay:ark",
-    "minimax": "reelgate.backends.relay:minimax",
-    "replicate": "reelgate.backends.relay:replicate",
-    "fal": "reelgate.backends.relay:fal",
+    "openai-videos": "reelgate.backends.relay:from_settings",
+    "chat-relay": "reelgate.backends.relay:from_settings",
+    "veo": "reelgate.backends.relay:from_settings",
+    "kling": "reelgate.backends.relay:from_settings",
+    "dashscope": "reelgate.backends.relay:from_settings",
+    "ark": "reelgate.backends.relay:from_settings",
+    "minimax": "reelgate.backends.relay:from_settings",
+    "replicate": "reelgate.backends.relay:from_settings",
+    "fal": "reelgate.backends.relay:from_settings",
     "diffusers": "reelgate.backends.diffusion:from_settings",
 }
 

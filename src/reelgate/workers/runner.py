@@ -332,13 +332,7 @@ class Worker:
             return await self._extend_upload(task, workdir)
         if task.extended_from is None:
             return None
-        async with self._engine.connect() as conn:
-            source = await repo.get_task(conn, task.extended_from)
-        video = None
-        if source is not None and source.video_file is not None and not source.files_expired:
-            video = await self._storage.fetch(source.video_file, workdir / "source.mp4")
-        if source is None or video is None:
-            raise GenerationError("The video this extension continues is no longer stored.")
+        source, video = await self._source_video(task.extended_from, workdir, "this extension continues")
         return ExtendSource(
             prompt=source.prompt,
             seed=source.seed,
@@ -362,17 +356,22 @@ class Worker:
             return EditSource(await self._input_video(task, workdir))
         if task.edited_from is None:
             return None
-        async with self._engine.connect() as conn:
-            source = await repo.get_task(conn, task.edited_from)
-        video = None
-        if source is not None and source.video_file is not None and not source.files_expired:
-            video = await self._storage.fetch(source.video_file, workdir / "source.mp4")
-        if source is None or video is None:
-            raise GenerationError("The video this edit changes is no longer stored.")
+        source, video = await self._source_video(task.edited_from, workdir, "this edit changes")
         made_from = (source.input_image, source.input_video, source.remixed_from, source.extended_from)
         if any((*made_from, source.edited_from, source.characters)):
             return EditSource(video)
         return EditSource(video, source.prompt, source.seed)
+
+    async def _source_video(self, task_id: str, workdir: Path, role: str) -> tuple[Task, Path]:
+        """The completed task a new video starts from, and its MP4 fetched into `workdir`."""
+        async with self._engine.connect() as conn:
+            source = await repo.get_task(conn, task_id)
+        video = None
+        if source is not None and source.video_file is not None and not source.files_expired:
+            video = await self._storage.fetch(source.video_file, workdir / "source.mp4")
+        if source is None or video is None:
+            raise GenerationError(f"The video {role} is no longer stored.")
+        return source, video
 
     async def _input_video(self, task: Task, workdir: Path) -> Path:
         video = await self._storage.fetch(task.input_video, workdir / "source.mp4") if task.input_video else None

@@ -21,10 +21,10 @@ concurrency slots and failover (`upstream.py`, `routing.py`), job documents and 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from reelgate.backends.relay.backend import RelayBackend
-from reelgate.backends.relay.config import Kind
+from reelgate.backends.relay.config import KINDS, Kind
 from reelgate.backends.relay.plans import plan_for
 from reelgate.backends.relay.upstream import hub_for
 
@@ -32,66 +32,15 @@ if TYPE_CHECKING:
     from reelgate.catalog import ModelEntry
     from reelgate.settings import Settings
 
-__all__ = [
-    "RelayBackend",
-    "ark",
-    "chat_relay",
-    "dashscope",
-    "fal",
-    "kling",
-    "minimax",
-    "openai_videos",
-    "replicate",
-    "veo",
-]
+__all__ = ["RelayBackend", "from_settings"]
 
 
-def openai_videos(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
-    """The registry's factory for `openai-videos` and `openai-videos:UPSTREAM`."""
-    return _build("openai-videos", name, settings, entries)
-
-
-def chat_relay(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
-    """The registry's factory for `chat-relay` and `chat-relay:UPSTREAM`."""
-    return _build("chat-relay", name, settings, entries)
-
-
-def veo(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
-    """The registry's factory for `veo` and `veo:UPSTREAM`."""
-    return _build("veo", name, settings, entries)
-
-
-def kling(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
-    """The registry's factory for `kling` and `kling:UPSTREAM`."""
-    return _build("kling", name, settings, entries)
-
-
-def dashscope(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
-    """The registry's factory for `dashscope` and `dashscope:UPSTREAM`."""
-    return _build("dashscope", name, settings, entries)
-
-
-def ark(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
-    """The registry's factory for `ark` and `ark:UPSTREAM`."""
-    return _build("ark", name, settings, entries)
-
-
-def minimax(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
-    """The registry's factory for `minimax` and `minimax:UPSTREAM`."""
-    return _build("minimax", name, settings, entries)
-
-
-def replicate(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
-    """The registry's factory for `replicate` and `replicate:UPSTREAM`."""
-    return _build("replicate", name, settings, entries)
-
-
-def fal(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
-    """The registry's factory for `fal` and `fal:UPSTREAM`."""
-    return _build("fal", name, settings, entries)
-
-
-def _build(kind: Kind, name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
+def from_settings(name: str, settings: Settings, entries: list[ModelEntry]) -> RelayBackend:
+    """The registry's factory for every relay kind: `veo`, `veo:UPSTREAM`, `openai-videos`, ... (the kind is
+    the part of `name` before a colon, the upstream instance the part after it)."""
+    kind, _, instance = name.partition(":")
+    if kind not in KINDS:
+        raise ValueError(f"{name!r} is not a relay backend (relay kinds: {', '.join(KINDS)})")
     hub = hub_for(settings)
-    instance = name.partition(":")[2] or None
-    return RelayBackend(name, {entry.name: plan_for(entry, kind, instance, hub) for entry in entries}, hub)
+    plans = {entry.name: plan_for(entry, cast(Kind, kind), instance or None, hub) for entry in entries}
+    return RelayBackend(name, plans, hub)
