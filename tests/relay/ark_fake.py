@@ -32,11 +32,7 @@ class ArkUpstream(FakeUpstream):
             Route("/tos/{id}.mp4", self.download, methods=["GET"]),
         ]
 
-    def denied(self, request: Request) -> Response | None:
-        auth = request.headers.get("authorization")
-        self.counts.authorizations.append(auth)
-        if auth == f"Bearer {self.key}":
-            return None
+    def bad_key(self, auth: str | None) -> Response:
         error = {"code": "AuthenticationError", "message": "The API key in the request is missing or invalid."}
         return JSONResponse({"error": error}, status_code=401)
 

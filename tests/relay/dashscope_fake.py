@@ -30,11 +30,7 @@ class DashScopeUpstream(FakeUpstream):
             Route("/oss/{id}.mp4", self.download, methods=["GET"]),
         ]
 
-    def denied(self, request: Request) -> Response | None:
-        auth = request.headers.get("authorization")
-        self.counts.authorizations.append(auth)
-        if auth == f"Bearer {self.key}":
-            return None
+    def bad_key(self, auth: str | None) -> Response:
         body = {"request_id": "r", "code": "InvalidApiKey", "message": "Invalid API-key provided."}
         return JSONResponse(body, status_code=401)
 

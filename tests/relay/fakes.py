@@ -138,6 +138,9 @@ def fault_response(fault: Fault) -> Response:
 class FakeUpstream:
     """What every flavour shares: a script, counters, auth, and the files it serves."""
 
+    #: How the upstream takes its key: `Authorization: {scheme} {key}`.
+    scheme = "Bearer"
+
     def __init__(self, media: Path, script: Script | None = None, key: str = KEY) -> None:
         self.media = media
         self.script = script or Script()
@@ -165,14 +168,16 @@ class FakeUpstream:
         return None
 
     def denied(self, request: Request) -> Response | None:
-        """The answer to a request without the right key (OpenAI's: a Bearer token), or None."""
+        """The answer to a request without the right key (`bad_key`), or None."""
         auth = request.headers.get("authorization")
         self.counts.authorizations.append(auth)
-        if auth != f"Bearer {self.key}":
-            # Quoting the key back, as some upstreams do: reelgate must never show it to its users.
-            message = f"Incorrect API key provided: {(auth or '').removeprefix('Bearer ')}"
-            return JSONResponse({"error": {"message": message, "code": "invalid_api_key"}}, status_code=401)
-        return None
+        return None if auth == f"{self.scheme} {self.key}" else self.bad_key(auth)
+
+    def bad_key(self, auth: str | None) -> Response:
+        """The upstream's answer to a wrong or missing key; here OpenAI's."""
+        # Quoting the key back, as some upstreams do: reelgate must never show it to its users.
+        message = f"Incorrect API key provided: {(auth or '').removeprefix('Bearer ')}"
+        return JSONResponse({"error": {"message": message, "code": "invalid_api_key"}}, status_code=401)
 
     def new_job(self, prefix: str) -> Job:
         job = Job(f"{prefix}{next(self._ids):04d}", self.script)

@@ -31,6 +31,8 @@ _STATUS = {"queued": "IN_QUEUE", "in_progress": "IN_PROGRESS", "completed": "COM
 
 
 class FalUpstream(FakeUpstream):
+    scheme = "Key"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         #: Uploaded files by their CDN URL.
         self.uploads: dict[str, bytes] = {}
@@ -46,11 +48,7 @@ class FalUpstream(FakeUpstream):
             Route("/{model:path}", self.submit, methods=["POST"]),
         ]
 
-    def denied(self, request: Request) -> Response | None:
-        auth = request.headers.get("authorization")
-        self.counts.authorizations.append(auth)
-        if auth == f"Key {self.key}":
-            return None
+    def bad_key(self, auth: str | None) -> Response:
         return JSONResponse({"detail": "Authentication is required to access this application."}, status_code=401)
 
     async def submit(self, request: Request) -> Response:

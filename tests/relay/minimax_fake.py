@@ -34,11 +34,7 @@ class MiniMaxUpstream(FakeUpstream):
             Route("/storage/{id}.mp4", self.download, methods=["GET"]),
         ]
 
-    def denied(self, request: Request) -> Response | None:
-        auth = request.headers.get("authorization")
-        self.counts.authorizations.append(auth)
-        if auth == f"Bearer {self.key}":
-            return None
+    def bad_key(self, auth: str | None) -> Response:
         return JSONResponse(
             {"base_resp": {"status_code": 1004, "status_msg": "login fail: Please carry the API secret key"}}
         )

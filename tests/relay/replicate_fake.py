@@ -34,11 +34,7 @@ class ReplicateUpstream(FakeUpstream):
             Route("/delivery/{id}.mp4", self.download, methods=["GET"]),
         ]
 
-    def denied(self, request: Request) -> Response | None:
-        auth = request.headers.get("authorization")
-        self.counts.authorizations.append(auth)
-        if auth == f"Bearer {self.key}":
-            return None
+    def bad_key(self, auth: str | None) -> Response:
         return JSONResponse(
             {"title": "Unauthenticated", "detail": "You did not pass a valid authentication token", "status": 401},
             status_code=401,
