@@ -43,6 +43,36 @@ def test_add_list_remove_on_the_database(cli: Cli) -> None:
     assert "No API key found" in cli("keys", "webhooks", "add", "key_nope", "https://example.com/h", code=1).stderr
 
 
+def test_deliveries_come_in_pages(cli: Cli) -> None:
+    """One delivery a line on stdout; where more are older, the `--after` to ask for them on stderr."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from reelgate.store.db import create_engine
+    from reelgate.tasks.models import TaskStatus
+    from reelgate.webhooks import store
+    from tests.store.test_store import _task
+
+    key_id, _ = cli.new_key("--balance", "1")
+    cli("keys", "webhooks", "add", key_id, "http://127.0.0.1:9/hook", REELGATE_IMAGE_FETCH_ALLOW=ALLOW_LOOPBACK)
+
+    async def ended(count: int) -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{cli.data_dir.resolve() / 'reelgate.db'}")
+        async with engine.begin() as conn:
+            for _ in range(count):
+                await store.enqueue(conn, replace(_task(key_id), status=TaskStatus.COMPLETED), datetime.now(UTC))
+        await engine.dispose()
+
+    asyncio.run(ended(3))
+    first = cli("keys", "webhooks", "deliveries", "--limit", "2")
+    lines = first.stdout.splitlines()
+    assert len(lines) == 2 and all(line.startswith("wh_") for line in lines)
+    assert first.stderr.strip() == f"more: --after {lines[1].split()[0]}"
+    rest = cli("keys", "webhooks", "deliveries", "--limit", "2", "--after", lines[1].split()[0])
+    assert len(rest.stdout.splitlines()) == 1 and rest.stdout.split()[0] not in first.stdout
+    assert "more" not in rest.stderr
+
+
 async def test_deliveries_and_resend_against_a_running_server(cli: Cli, tmp_path: Path) -> None:
     settings = make_settings(tmp_path, admin_token=TOKEN, image_fetch_allow=["127.0.0.1/32"], webhook_poll_seconds=0.1)
     async with receiver() as hook, live_server(settings, {"procedural": FailingBackend()}) as server:

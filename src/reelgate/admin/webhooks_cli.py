@@ -92,8 +92,8 @@ def webhooks_deliveries(
     page = run(target, lambda a: a.webhook_deliveries(endpoint, task, limit, after))
     for delivery in page.data:
         typer.echo(delivery_line(delivery))
-    if page.has_more:
-        typer.echo(f"... more: --after {page.last_id}")
+    if page.has_more:  # on stderr, as `print_page` does, so that stdout stays one delivery a line
+        typer.echo(f"more: --after {page.last_id}", err=True)
 
 
 @webhooks_app.command("resend")
