@@ -33,6 +33,10 @@ def _settings(**overrides: Any) -> Settings:
     return Settings(**{name: value for name, value in overrides.items() if value is not None})
 
 
+async def _no_work(_engine: Any) -> None:
+    return None
+
+
 def _with_engine(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     """Run `work(engine)` on a migrated database, then dispose of the engine."""
     from reelgate.store.db import create_engine, migrate
@@ -61,6 +65,9 @@ def serve(
     log_format: Annotated[
         Literal["json", "text"] | None, typer.Option("--log-format", help="Log lines as text or JSON.")
     ] = None,
+    processes: Annotated[
+        int | None, typer.Option("--processes", help="Server processes sharing the port (default 1).", min=1)
+    ] = None,
 ) -> None:
     """Start the server (migrations are applied at start)."""
     import uvicorn
@@ -68,12 +75,29 @@ def serve(
     from reelgate.app import create_app
     from reelgate.observability.logging import configure_logging
 
-    settings = _settings(host=host, port=port, data_dir=data_dir, database_url=database_url, log_format=log_format)
+    given = {"host": host, "port": port, "data_dir": data_dir, "database_url": database_url}
+    given |= {"log_format": log_format, "server_processes": processes}
+    overrides = {name: value for name, value in given.items() if value is not None}
+    settings = _settings(**overrides)
     configure_logging(settings)
     check_port_free(settings.host, settings.port)
     log.info("data folder %s, database %s", settings.data_dir.resolve(), settings.database_label)
+    if settings.server_processes > 1:
+        serve_processes(settings, overrides)
+        return
     # log_config=None: uvicorn's own lines go through the root handler, in the same format.
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", log_config=None)
+
+
+def serve_processes(settings: Settings, overrides: dict[str, Any]) -> None:
+    """`serve --processes N`: migrate once here (the children would all migrate at the same instant), then
+    supervise the N servers; exit 1 when one of them could not start."""
+    from reelgate import serving
+
+    _with_engine(settings, _no_work)
+    log.info("serving on %s:%d in %d processes", settings.host, settings.port, settings.server_processes)
+    if not serving.serve_processes(settings, overrides):
+        raise typer.Exit(1)
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -118,12 +142,8 @@ def worker(
 @app.command()
 def migrate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Create or upgrade the database schema."""
-
-    async def noop(_engine: Any) -> None:
-        return None
-
     settings = _settings(data_dir=data_dir, database_url=database_url)
-    _with_engine(settings, noop)
+    _with_engine(settings, _no_work)
     typer.echo(f"database is up to date: {settings.database_label}")
 
 

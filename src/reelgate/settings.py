@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     database_url: str = ""
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    #: Server processes `reelgate serve` runs on its one port, each a whole server (HTTP, worker slots,
+    #: sweepers) sharing the database, so that the chat surface uses more than one core; 1 is one process.
+    server_processes: int = Field(1, ge=1, le=64)
     #: Base of the links put into chat replies; empty means the request's own base URL.
     public_url: str = ""
     locale: Literal["zh", "en"] = "zh"

@@ -7,6 +7,9 @@ line: only key ids are bound, and anything shaped like a secret is masked before
 
     {"ts": "2026-11-24T08:00:00.123Z", "level": "info", "logger": "reelgate.workers.runner",
      "message": "task task_01k...: completed", "task_id": "task_01k...", "key_id": "key_01k..."}
+
+A server of several processes (`reelgate serve --processes N`) also names the process of each line: its
+pid, after the level in text and as `"pid"` in JSON.
 """
 
 from __future__ import annotations
@@ -62,6 +65,10 @@ def context_fields(record: logging.LogRecord) -> dict[str, str]:
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, with_pid: bool = False) -> None:
+        super().__init__()
+        self._with_pid = with_pid
+
     def format(self, record: logging.LogRecord) -> str:
         moment = datetime.fromtimestamp(record.created, UTC)
         entry: dict[str, Any] = {
@@ -71,14 +78,17 @@ class JsonFormatter(logging.Formatter):
             "message": redact(record.getMessage()),
             **context_fields(record),
         }
+        if self._with_pid:
+            entry["pid"] = record.process
         if record.exc_info:
             entry["exc_info"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
 
 
 class TextFormatter(logging.Formatter):
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    def __init__(self, with_pid: bool = False) -> None:
+        process = " [%(process)d]" if with_pid else ""
+        super().__init__(f"%(asctime)s %(levelname)s{process} %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
@@ -86,9 +96,9 @@ class TextFormatter(logging.Formatter):
         return redact(line + fields)
 
 
-def build_handler(log_format: LogFormat, stream: TextIO | None = None) -> logging.Handler:
+def build_handler(log_format: LogFormat, stream: TextIO | None = None, with_pid: bool = False) -> logging.Handler:
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    handler.setFormatter(JsonFormatter(with_pid) if log_format == "json" else TextFormatter(with_pid))
     return handler
 
 
@@ -100,7 +110,7 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> loggi
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "reelgate", False)]:
         root.removeHandler(old)
-    handler = build_handler(settings.log_format, stream)
+    handler = build_handler(settings.log_format, stream, with_pid=settings.server_processes > 1)
     handler.reelgate = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(logging.INFO)

@@ -16,15 +16,23 @@
 
 Counters count what this process did; sum them over processes. The queue depth is the database's,
 the same in every process.
+
+`reelgate serve --processes N` runs prometheus_client's multiprocess mode (`PROMETHEUS_MULTIPROC_DIR`
+names a folder of per-process files): whichever process answers `/metrics` adds up all of them, so every
+scrape gets the whole server's figures, counters of processes that have ended included.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from reelgate.money import MICROS_PER_CREDIT
 from reelgate.tasks.models import Task, TaskStatus
@@ -35,6 +43,8 @@ HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 GENERATION_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600)
 #: How much each completed task moves its backend's typical turnaround: about the last ten count.
 TYPICAL_WEIGHT = 0.2
+#: The variable naming the folder of the server processes' metric files (prometheus_client reads it).
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Metrics:
@@ -75,7 +85,9 @@ class Metrics:
             buckets=GENERATION_BUCKETS,
             registry=r,
         )
-        self.active_streams = Gauge("reelgate_active_streams", "Chat streams being sent.", registry=r)
+        self.active_streams = Gauge(
+            "reelgate_active_streams", "Chat streams being sent.", registry=r, multiprocess_mode="livesum"
+        )
         self.charged = Counter("reelgate_charged_credits", "Credits charged for tasks.", ["model"], registry=r)
         self.refunded = Counter("reelgate_refunded_credits", "Credits refunded for tasks.", ["model"], registry=r)
         self.storage_errors = Counter(
@@ -140,4 +152,41 @@ class Metrics:
             self.active_streams.dec()
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        folder = os.environ.get(MULTIPROCESS_DIR)
+        return generate_latest(AllProcesses(self, Path(folder)) if folder else self.registry)
+
+
+class AllProcesses:
+    """Every server process's metrics added up from their files, but the queue depth: this process has just
+    read it from the database, and another's last reading may be older (or name a backend since emptied)."""
+
+    def __init__(self, metrics: Metrics, folder: Path) -> None:
+        self._metrics = metrics
+        self._folder = folder
+
+    def collect(self) -> Iterable[Metric]:
+        forget_dead_processes(self._folder)
+        queue = (self._metrics.queue_depth, self._metrics.queue_depth_by_backend)
+        read_here = [family for gauge in queue for family in gauge.collect()]
+        names = {family.name for family in read_here}
+        yield from (f for f in MultiProcessCollector(None, str(self._folder)).collect() if f.name not in names)
+        yield from read_here
+
+
+def forget_dead_processes(folder: Path) -> None:
+    """Drop the live gauges (open streams) of processes that are gone, killed ones too: their streams
+    ended with them. Their counters stay, so that totals never go down."""
+    for path in folder.glob("gauge_live*_*.db"):
+        pid = int(path.stem.rsplit("_", 1)[1])
+        if not _alive(pid):
+            mark_process_dead(pid, str(folder))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        pass
+    return True

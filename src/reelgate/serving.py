@@ -1,0 +1,68 @@
+"""`reelgate serve --processes N`: N server processes taking the connections of one listening socket.
+
+The parent binds the port once and supervises (uvicorn's `Multiprocess`: the children are spawned with
+the socket, one that dies is started again, SIGINT or SIGTERM stops them all with SIGTERM and waits for
+them); it serves nothing itself. uvicorn's supervisor rather than one SO_REUSEPORT socket per child: it
+is uvicorn's own tested code (health pings, restarts, a child that cannot start stops the server), and
+a connection waiting in the backlog of a child that died is not lost with it.
+
+Every child is a whole server, as a second `reelgate serve` on the same database would be: HTTP, worker
+slots, recovery, retention, webhook and orphan sweeps. What must hold between processes is held by the
+database, as for a fleet of hosts: an admission locks its key (one charge per task, an identical request
+joins the running task, rate and concurrency limits counted from the tasks table), a claim is a
+conditional update, every later write of a worker is fenced by its attempt, webhook deliveries are
+leased, and a task of a process that dies is recovered when its lease runs out. A task renders in the
+process that accepted it, so that its streams there follow every step at once; a stream in another
+process follows it by NOTIFY on PostgreSQL, by the row reader's poll (every half keep-alive) on SQLite.
+`/metrics` adds all the processes up (`observability/metrics.py`); log lines carry the pid.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Mapping
+
+import uvicorn
+from fastapi import FastAPI
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
+
+from reelgate.app import create_app
+from reelgate.observability.logging import configure_logging
+from reelgate.observability.metrics import MULTIPROCESS_DIR
+from reelgate.settings import Settings
+
+
+def serve_processes(settings: Settings, overrides: Mapping[str, object]) -> bool:
+    """Serve in `settings.server_processes` processes until SIGINT or SIGTERM; False when one could not start.
+
+    `overrides` are the settings given on the command line, passed down to the children in their
+    environment: each reads its settings again, from the same variables and file as this process.
+    """
+    os.environ.update({f"REELGATE_{name.upper()}": str(value) for name, value in overrides.items()})
+    config = uvicorn.Config(
+        f"{__name__}:server_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.server_processes,
+        log_level="info",
+        log_config=None,
+    )
+    with tempfile.TemporaryDirectory(prefix="reelgate-metrics-") as folder:
+        os.environ[MULTIPROCESS_DIR] = folder
+        supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+        supervisor.run()
+    return all(process.exitcode != STARTUP_FAILURE for process in supervisor.processes)
+
+
+def server_app() -> FastAPI:
+    """The app of one child process (uvicorn calls this in each), on the settings the parent passed down."""
+    settings = Settings()
+    configure_logging(settings)
+    # The queue depth gauges are read from this process's own values at every scrape (not from the files),
+    # so dropping the labels of backends whose queue emptied here is all they need.
+    warnings.filterwarnings("ignore", "Clearing labels has not been implemented", UserWarning)
+    return create_app(settings)

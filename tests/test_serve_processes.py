@@ -1,0 +1,145 @@
+"""`reelgate serve --processes 2`: two real server processes on one real port, as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Server, server_env
+
+pytestmark = pytest.mark.e2e
+
+SMALL = {"portrait": "144x256", "landscape": "256x144", "fps": 8}
+#: Big enough that a render takes seconds: a crowd arrives while its task runs, a SIGTERM lands mid-render.
+MEDIUM = {"portrait": "576x1024", "landscape": "1024x576", "fps": 24}
+MODELS = {"sora-2-hd-10s-chat": SMALL, "sora-2-hd-15s-chat": MEDIUM}
+HEALTHZ = re.compile(r"\[(\d+)\] uvicorn\.access: .* \"GET /healthz ")
+CHAT = re.compile(r"\[(\d+)\] uvicorn\.access: .* \"POST /v1/chat/completions ")
+STARTED = re.compile(r"\[(\d+)\] uvicorn\.error: Application startup complete")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """`reelgate serve` in two processes (a short lease: a task cut short is soon taken for lost)."""
+    started = Server(tmp_path / "data", server_env(tmp_path, MODELS, server_processes="2", lease_seconds="2"))
+    started.start()
+    yield started
+    started.stop()
+
+
+def wait_started(server: Server, timeout: float = 60) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while len(pids := STARTED.findall(server.output())) < 2:
+        assert time.monotonic() < deadline, server.output()
+        time.sleep(0.1)
+    return [int(pid) for pid in pids]
+
+
+def served_by(server: Server, line: re.Pattern[str]) -> set[int]:
+    return {int(pid) for pid in line.findall(server.output())}
+
+
+def crowd(count: int, request) -> list:  # type: ignore[no-untyped-def,type-arg]
+    """`request()` made `count` times at once, each on its own connection."""
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(lambda _: request(), range(count)))
+
+
+def healthz_count(server: Server) -> float:
+    found = re.search(
+        r'reelgate_http_requests_total\{method="GET",route="/healthz",status="200"\} (\S+)',
+        httpx.get(f"{server.url}/metrics").text,
+    )
+    return float(found.group(1)) if found else 0.0
+
+
+def test_both_processes_answer_on_the_port_and_metrics_count_them_all(server: Server) -> None:
+    pids = wait_started(server)
+    sent = 0
+    while served_by(server, HEALTHZ) != set(pids) and sent < 1000:
+        assert all(r.status_code == 200 for r in crowd(20, lambda: httpx.get(f"{server.url}/healthz")))
+        sent += 20
+    assert served_by(server, HEALTHZ) == set(pids), server.output()
+
+    # Whichever process answers a scrape, it counts the requests both processes served.
+    deadline = time.monotonic() + 10
+    while healthz_count(server) != sent and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [healthz_count(server) for _ in range(6)] == [sent] * 6
+    assert httpx.get(f"{server.url}/readyz").json()["status"] == "ok"
+
+
+def _task_id_of_stream(server: Server, key: str, prompt: str) -> str:
+    body = {"model": "sora-2-hd-15s-chat", "stream": True, "messages": [{"role": "user", "content": prompt}]}
+    with httpx.stream(
+        "POST", f"{server.url}/v1/chat/completions", json=body, headers={"Authorization": key}, timeout=60
+    ) as response:
+        assert response.status_code == 200
+        return next(line.split("ID: `")[1].split("`")[0] for line in response.iter_lines() if "ID: `" in line)
+
+
+def _charges(server: Server) -> list[tuple[str, int]]:
+    with sqlite3.connect(server.data_dir / "reelgate.db") as db:
+        return db.execute("SELECT task_id, amount FROM ledger WHERE kind = 'charge'").fetchall()
+
+
+def test_identical_requests_across_processes_make_one_task_and_one_charge(server: Server) -> None:
+    pids = wait_started(server)
+    key = server.create_key("10")
+    crowds: list[set[str]] = []
+    # Until one crowd is spread over both processes (a new prompt each time: a new task).
+    while served_by(server, CHAT) != set(pids) and len(crowds) < 5:
+        prompt = f"雨夜的霓虹街道 {len(crowds)}"
+        crowds.append(set(crowd(24, partial(_task_id_of_stream, server, key, prompt))))
+    assert served_by(server, CHAT) == set(pids), server.output()
+
+    assert all(len(task_ids) == 1 for task_ids in crowds), crowds
+    charged = sorted(task_id for task_ids in crowds for task_id in task_ids)
+    assert sorted(task_id for task_id, _ in _charges(server)) == charged
+    assert "ledger ok" in server.cli("ledger", "verify")
+
+
+def test_sigterm_stops_every_process_and_a_task_cut_short_is_finished_after_restart(server: Server) -> None:
+    pids = wait_started(server)
+    key = server.create_key("10")
+    task_id = _task_id_of_stream(server, key, "雪山下的红色火车")
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{server.url}/source/{task_id}").json()["status"] != "in_progress":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    assert server.process is not None
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(30) == 0, server.output()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+    server.start()
+    deadline = time.monotonic() + 120
+    while (task := httpx.get(f"{server.url}/source/{task_id}").json())["status"] not in ("completed", "failed"):
+        assert time.monotonic() < deadline, task
+        time.sleep(0.1)
+    assert task["status"] == "completed", task
+    assert _charges(server) == [(task_id, -1_000_000)]
+
+
+def test_a_taken_port_is_refused_before_any_process_starts(server: Server, tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "reelgate", "serve", "--processes", "2", "--port", str(server.port)]
+    command += ["--data-dir", str(tmp_path / "other")]
+    second = subprocess.run(command, env=server_env(tmp_path), capture_output=True, text=True, timeout=60)
+    assert second.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{server.port}" in second.stderr
+    assert "reelgate serve --port" in second.stderr
