@@ -18,8 +18,10 @@ of a server with a full queue and no stream open. Peak RSS is the server process
     .venv/bin/python bench/streams.py --levels 1,50,200 --pg-levels 50 --hold 10 --baseline HEAD~3 --json out.json
 
 `--revision REV` measures that revision instead of the working tree; `--baseline REV` runs the same levels
-against that revision too. Either is checked out in a temporary `git worktree` and served by this venv
-with the worktree's `src/` first on PYTHONPATH; both tables are printed, then the ratios (this / baseline).
+against that revision too (`--processes N` serves in N processes, `--baseline-processes M` the baseline in M:
+`--processes 2 --baseline HEAD --baseline-processes 1` compares two processes with one). Either revision is
+checked out in a temporary `git worktree` and served by this venv with the worktree's `src/` first on
+PYTHONPATH; both tables are printed, then the ratios (this / baseline).
 """
 
 from __future__ import annotations
@@ -244,8 +246,8 @@ def status_kb(pid: int, field_name: str) -> int:
 class Server:
     """One `reelgate serve` on a fresh database, its keys, and what it is measured by."""
 
-    def __init__(self, pythonpath: str | None, database: str, keys: int, log_dir: Path) -> None:
-        self.pythonpath, self.database, self.key_count = pythonpath, database, keys
+    def __init__(self, pythonpath: str | None, database: str, keys: int, log_dir: Path, processes: int = 1) -> None:
+        self.pythonpath, self.database, self.key_count, self.processes = pythonpath, database, keys, processes
         self.data = Path(tempfile.mkdtemp(prefix="reelgate-streams-", dir=log_dir))
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
@@ -264,6 +266,7 @@ class Server:
             "REELGATE_CONFIG": str(self.data / "absent.toml"),
             "REELGATE_MODELS": json.dumps(TINY),
             "REELGATE_ADMIN_TOKEN": ADMIN_TOKEN,
+            "REELGATE_SERVER_PROCESSES": str(self.processes),
         }
         if self.pythonpath:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [self.pythonpath, env.get("PYTHONPATH")]))
@@ -358,8 +361,10 @@ class Server:
 
 
 @asynccontextmanager
-async def running(pythonpath: str | None, database: str, keys: int, log_dir: Path) -> AsyncIterator[Server]:
-    server = Server(pythonpath, database, keys, log_dir)
+async def running(
+    pythonpath: str | None, database: str, keys: int, log_dir: Path, processes: int = 1
+) -> AsyncIterator[Server]:
+    server = Server(pythonpath, database, keys, log_dir, processes)
     try:
         await server.start()
         sampler = asyncio.create_task(server.sample_children())
@@ -519,13 +524,13 @@ async def table(label: str, pythonpath: str | None, args: argparse.Namespace, lo
     idle: dict[str, float] = {}
     rows: list[Row] = []
     for database in dict.fromkeys(db for n, db in plan if n > 1):
-        async with running(pythonpath, database, args.keys, log_dir) as server:
+        async with running(pythonpath, database, args.keys, log_dir, args.processes) as server:
             prompts = Prompts()
             await warm_up(server, prompts, args)
             idle[database] = await idle_throughput(server, prompts, args)
             print(f"[{label}] idle render throughput, {database}: {idle[database]:.2f}/s", flush=True)
     for n, database in plan:
-        async with running(pythonpath, database, args.keys, log_dir) as server:
+        async with running(pythonpath, database, args.keys, log_dir, args.processes) as server:
             prompts = Prompts()
             await warm_up(server, prompts, args)
             if n == 1:
@@ -652,10 +657,10 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 def measure(label: str, revision: str | None, args: argparse.Namespace, logs: Path) -> tuple[str, list[Row]]:
     """The table of one revision: the working tree's code, or REV's checked out beside it."""
     if revision is None:
-        title = f"{label}: working tree ({revision_of(ROOT)} and uncommitted changes)"
+        title = f"{label}: working tree ({revision_of(ROOT)} and uncommitted changes), --processes {args.processes}"
         return title, run(table(title, None, args, logs))
     with worktree(revision) as folder:
-        title = f"{label}: {revision} ({revision_of(folder)})"
+        title = f"{label}: {revision} ({revision_of(folder)}), --processes {args.processes}"
         return title, run(table(title, str(folder / "src"), args, logs))
 
 
@@ -668,7 +673,10 @@ def main(args: argparse.Namespace) -> None:
     logs = Path(tempfile.mkdtemp(prefix="reelgate-streams-"))
     results = dict([measure("this run", args.revision, args, logs)])
     if args.baseline:
-        results.update([measure("baseline", args.baseline, args, logs)])
+        processes = args.baseline_processes or args.processes
+        results.update(
+            [measure("baseline", args.baseline, argparse.Namespace(**{**vars(args), "processes": processes}), logs)]
+        )
     for title, rows in results.items():
         print_table(title, rows, args)
     if args.baseline:
@@ -699,4 +707,8 @@ if __name__ == "__main__":
     parser.add_argument("--revision", help="measure this git revision instead of the working tree")
     parser.add_argument("--baseline", help="a git revision to run the same levels against")
     parser.add_argument("--json", help="write the raw figures here")
+    parser.add_argument("--processes", type=int, default=1, help="server processes (REELGATE_SERVER_PROCESSES)")
+    parser.add_argument(
+        "--baseline-processes", type=int, help="server processes of the baseline (default: --processes)"
+    )
     main(parser.parse_args())
