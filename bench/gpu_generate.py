@@ -10,6 +10,7 @@ per video, peak GPU memory, the speed-up, and PSNR / SSIM of reelgate's video ag
     .venv/bin/python bench/gpu_generate.py --family wan --weights /models/Wan2.1-T2V-14B-Diffusers \\
         --fast lora=/models/lightx2v_T2V_14B_cfg_step_distill_v2_lora_rank64_bf16.safetensors --fast steps=4 \\
         --fast guidance=1.0 --fast cache=first-block:0.05
+    .venv/bin/python bench/gpu_generate.py --family wan --random   # Wan2.1-T2V-1.3B's architecture, random weights
     .venv/bin/python bench/gpu_generate.py --family wan --tiny     # CPU smoke run: checks the script, not speed
 
 `--fast key=value` changes reelgate's side only (options as in the catalog), `--set key=value` both
@@ -19,7 +20,18 @@ sides (e.g. the model's native `portrait`/`landscape` size, `fps`, `shot_frames`
 (the kinds and options of `src/reelgate/backends/diffusion/caching.py`; a bare number is the threshold).
 Both sides load (and reelgate's side warms up, at the request shape) before the clock starts: timings
 exclude loading and warm-up, as a running worker does. `--tiny` builds a random tiny model of
-`--family` (tests/gpu/tiny.py) in a temporary folder and runs on the CPU: figures mean nothing there.
+`--family` (tests/gpu/tiny.py) in a temporary folder and runs on the CPU (or `--device`): figures mean
+nothing there.
+
+`--random` is for a GPU without weights: it builds the published architecture of `--family` (wan:
+Wan2.1-T2V-1.3B, ltx: LTX-Video 0.9.5; configs in tests/gpu/published.py) with random bfloat16 weights,
+initialised on the GPU, prints each model's parameter count, saves it in the diffusers layout in the
+scratch folder and frees it; both sides then load it from there as they load `--weights`. Seconds and
+memory are the real model's; the videos are noise, but PSNR / SSIM still measure how far reelgate's
+settings move the output. The tokenizer is tests/gpu/tiny.py's byte-level BPE, as the published
+SentencePiece models cannot be fetched offline: a prompt becomes other ids, padded to the same length, so
+the text encoder does the published amount of work. `--random-shrink` (not in `--help`) builds the same
+architectures a few dozen numbers wide and runs them as `--tiny` does: the CPU check of this path.
 """
 
 from __future__ import annotations
@@ -57,6 +69,8 @@ VANILLA = {
     "offload": "none",
     "vae_tiling": False,
 }
+#: The published checkpoint whose architecture `--random` builds, per family (tests/gpu/published.py).
+RANDOM = {"wan": "Wan2.1-T2V-1.3B", "ltx": "LTX-Video-0.9.5"}
 
 
 def main() -> None:
@@ -67,8 +81,7 @@ def main() -> None:
     base.update({k: v for k, v in chosen if v})
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        if args.tiny:
-            base.update(_tiny(args, root / "tiny-model"))
+        base.update(_built(args, root))
         base.update(_fast(args.set))
         vanilla_options = {**base, **VANILLA}
         fast_options = {**base, "warmup": True, **_fast(args.fast)}  # compilation never lands in a timed run
@@ -77,16 +90,23 @@ def main() -> None:
         _report(prompts, vanilla, fast)
 
 
-def _tiny(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
-    """A random tiny checkpoint of `--family` and the options and request that fit it, on the CPU."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/gpu/tiny.py
-    from tests.gpu import tiny
+def _built(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    """The options of a model built here (`--tiny`, `--random`) instead of read from `--weights`."""
+    if not (args.tiny or args.random):
+        return {}
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/gpu
+    options = _small(args) if args.tiny or args.random_shrink else {}
+    if args.tiny:
+        return {**options, "weights": str(_tiny(args.family, root / "tiny-model"))}
+    device = options.get("device", args.device)
+    return {**options, "weights": str(_random(args.family, device, args.random_shrink, root / "random-model"))}
 
-    {"wan": tiny.save_wan, "ltx": tiny.save_ltx, "ltx2": tiny.save_ltx2}[args.family](folder)
+
+def _small(args: argparse.Namespace) -> dict[str, Any]:
+    """Options and request that fit a model a few dozen numbers wide: 2 steps of 9 frames, on the CPU."""
     args.size, args.seconds, args.fps = "96x64", 2, 8
     return {
-        "weights": str(folder),
-        "device": "cpu",
+        "device": args.device or "cpu",
         "steps": 2,
         "fps": 8,
         "shot_frames": 9,
@@ -94,6 +114,31 @@ def _tiny(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         "landscape": "64x32",
         "call_options": {"max_sequence_length": 16},
     }
+
+
+def _tiny(family: str, folder: Path) -> Path:
+    from tests.gpu import tiny
+
+    return {"wan": tiny.save_wan, "ltx": tiny.save_ltx, "ltx2": tiny.save_ltx2}[family](folder)
+
+
+def _random(family: str, device: str | None, shrink: bool, folder: Path) -> Path:
+    """`family`'s published architecture with random weights, saved in `folder`, off the device again."""
+    import torch
+
+    from tests.gpu import published
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    started = time.perf_counter()
+    counts = published.save_random(RANDOM[family], folder, device=device, shrink=shrink)
+    gc.collect()  # the built models: both sides load their own copies from `folder`
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    sizes = ", ".join(f"{name} {count:,}" for name, count in counts.items())
+    shrunk = " (shrunk)" if shrink else ""
+    print(f"random {RANDOM[family]}{shrunk} on {device}: {sizes} parameters")
+    print(f"random {RANDOM[family]}: built and saved in {time.perf_counter() - started:.1f} s")
+    return folder
 
 
 def _arguments() -> argparse.Namespace:
@@ -105,6 +150,10 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--tiny", action="store_true", help="a random tiny model of --family on the CPU (a smoke test; no --weights)"
     )
+    parser.add_argument(
+        "--random", action="store_true", help="the published architecture of --family, random weights (no --weights)"
+    )
+    parser.add_argument("--random-shrink", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--prompts", help="a file with one prompt per line (default: three built in)")
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--size", default="832x480", help="output size, e.g. 1280x720")
@@ -116,8 +165,10 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--fast", action="append", default=[], help="key=value for reelgate's side only")
     parser.add_argument("--set", action="append", default=[], help="key=value for both sides (e.g. shot_frames=121)")
     args = parser.parse_args()
-    if not (args.weights or args.tiny):
-        parser.error("--weights is required (or --tiny)")
+    if not (args.weights or args.tiny or args.random):
+        parser.error("--weights is required (or --tiny, or --random)")
+    if args.random and args.family not in RANDOM:
+        parser.error(f"--random builds {' or '.join(RANDOM)} (no published config of {args.family} here)")
     return args
 
 
