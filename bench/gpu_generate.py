@@ -103,7 +103,7 @@ def _built(args: argparse.Namespace, root: Path) -> dict[str, Any]:
 
 
 def _small(args: argparse.Namespace) -> dict[str, Any]:
-    """Options and request that fit a model a few dozen numbers wide: 2 steps of 9 frames, on the CPU."""
+    """Options and request that fit a model a few dozen numbers wide: 2 steps of 9 frames, on the CPU by default."""
     args.size, args.seconds, args.fps = "96x64", 2, 8
     return {
         "device": args.device or "cpu",
@@ -132,12 +132,13 @@ def _random(family: str, device: str | None, shrink: bool, folder: Path) -> Path
     started = time.perf_counter()
     counts = published.save_random(RANDOM[family], folder, device=device, shrink=shrink)
     gc.collect()  # the built models: both sides load their own copies from `folder`
-    if device.startswith("cuda"):
-        torch.cuda.empty_cache()
     sizes = ", ".join(f"{name} {count:,}" for name, count in counts.items())
     shrunk = " (shrunk)" if shrink else ""
     print(f"random {RANDOM[family]}{shrunk} on {device}: {sizes} parameters")
     print(f"random {RANDOM[family]}: built and saved in {time.perf_counter() - started:.1f} s")
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+        print(f"random {RANDOM[family]}: freed, {torch.cuda.memory_allocated() / 2**30:.2f} GiB left on the GPU")
     return folder
 
 
