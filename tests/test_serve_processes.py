@@ -9,10 +9,11 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -20,6 +21,8 @@ import pytest
 from tests.e2e.conftest import Server, server_env
 
 pytestmark = pytest.mark.e2e
+
+T = TypeVar("T")
 
 SMALL = {"portrait": "144x256", "landscape": "256x144", "fps": 8}
 #: Big enough that a render takes seconds: a crowd arrives while its task runs, a SIGTERM lands mid-render.
@@ -51,7 +54,7 @@ def served_by(server: Server, line: re.Pattern[str]) -> set[int]:
     return {int(pid) for pid in line.findall(server.output())}
 
 
-def crowd(count: int, request) -> list:  # type: ignore[no-untyped-def,type-arg]
+def crowd(count: int, request: Callable[[], T]) -> list[T]:
     """`request()` made `count` times at once, each on its own connection."""
     with ThreadPoolExecutor(count) as pool:
         return list(pool.map(lambda _: request(), range(count)))
@@ -109,6 +112,24 @@ def test_identical_requests_across_processes_make_one_task_and_one_charge(server
     charged = sorted(task_id for task_ids in crowds for task_id in task_ids)
     assert sorted(task_id for task_id, _ in _charges(server)) == charged
     assert "ledger ok" in server.cli("ledger", "verify")
+
+
+def test_a_keys_rate_limit_counts_the_requests_of_every_process(server: Server) -> None:
+    pids = wait_started(server)
+    key = server.cli("keys", "create", "--balance", "100", "--rpm", "3", "--name", "limited").strip()
+    prompts = iter(range(1000))
+
+    def post() -> int:  # a new prompt each time: an identical request would join the first one's task
+        body = {"model": "sora-2-hd-10s-chat", "messages": [{"role": "user", "content": f"狐狸 {next(prompts)}"}]}
+        reply = httpx.post(f"{server.url}/v1/chat/completions", json=body, headers={"Authorization": key}, timeout=60)
+        return reply.status_code
+
+    statuses: list[int] = []
+    while served_by(server, CHAT) != set(pids) and len(statuses) < 60:  # until both processes took some
+        statuses += crowd(12, post)
+    assert served_by(server, CHAT) == set(pids), server.output()
+    assert statuses.count(200) == 3
+    assert statuses.count(429) == len(statuses) - 3
 
 
 def test_sigterm_stops_every_process_and_a_task_cut_short_is_finished_after_restart(server: Server) -> None:

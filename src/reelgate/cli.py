@@ -72,7 +72,6 @@ def serve(
     """Start the server (migrations are applied at start)."""
     import uvicorn
 
-    from reelgate.app import create_app
     from reelgate.observability.logging import configure_logging
 
     given = {"host": host, "port": port, "data_dir": data_dir, "database_url": database_url}
@@ -85,6 +84,8 @@ def serve(
     if settings.server_processes > 1:
         serve_processes(settings, overrides)
         return
+    from reelgate.app import create_app
+
     # log_config=None: uvicorn's own lines go through the root handler, in the same format.
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", log_config=None)
 

@@ -14,7 +14,9 @@ conditional update, every later write of a worker is fenced by its attempt, webh
 leased, and a task of a process that dies is recovered when its lease runs out. A task renders in the
 process that accepted it, so that its streams there follow every step at once; a stream in another
 process follows it by NOTIFY on PostgreSQL, by the row reader's poll (every half keep-alive) on SQLite.
-`/metrics` adds all the processes up (`observability/metrics.py`); log lines carry the pid.
+`/metrics` adds all the processes up (`observability/metrics.py`); log lines carry the pid. `/readyz`
+answers for the process that took the request: all check the same database, disk and bucket, each its own
+worker slots and backends, and a process takes connections only once its start-up is complete.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from fastapi import FastAPI
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
-from reelgate.app import create_app
 from reelgate.observability.logging import configure_logging
 from reelgate.observability.metrics import MULTIPROCESS_DIR
 from reelgate.settings import Settings
@@ -60,6 +61,8 @@ def serve_processes(settings: Settings, overrides: Mapping[str, object]) -> bool
 
 def server_app() -> FastAPI:
     """The app of one child process (uvicorn calls this in each), on the settings the parent passed down."""
+    from reelgate.app import create_app  # here, in the child: the parent only supervises, in less memory
+
     settings = Settings()
     configure_logging(settings)
     # The queue depth gauges are read from this process's own values at every scrape (not from the files),
