@@ -6,7 +6,6 @@ runs inside the caller's transaction, so a debit and the task insert commit or r
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -78,16 +77,9 @@ class Charge:
     balance_after: int
 
 
-def balances(conn: Connection, key_ids: Collection[str]) -> dict[str, int]:
-    """The keys' balances now: call with their rows locked, so that nothing changes them before `charge_all`.
-    (Synchronous, as the group admissions run: `tasks/admission.py`.)"""
-    rows = conn.execute(select(api_keys.c.id, api_keys.c.balance).where(api_keys.c.id.in_(key_ids)))
-    return {row.id: int(row.balance) for row in rows}
-
-
 def charge_all(conn: Connection, charges: list[Charge]) -> None:
-    """Write charges decided against `balances` (each covered): the keys' last balances and one entry each,
-    in two statements however many there are."""
+    """Write charges decided against the balances read under the keys' locks (each covered): the keys'
+    last balances and one entry each, in two statements however many there are."""
     if not charges:
         return
     last = {charge.key_id: charge.balance_after for charge in charges}

@@ -6,7 +6,8 @@ for its own BEGIN, COMMIT and pool checkout. Here a request joins the group wait
 transaction; one transaction at a time admits a whole group:
 
 1. lock the group's keys (sorted, so that two processes never wait for each other),
-2. read the running tasks with any of the group's request hashes and the keys' balances, once,
+2. read the keys' balances as they are locked, and the running tasks with any of the group's request
+   hashes, once,
 3. decide each request in arrival order, in Python, exactly as one transaction each would: join a
    running task or an identical request earlier in the group, else charge it if the balance covers it,
 4. write every charge and every task with one statement each.
@@ -109,15 +110,21 @@ class GroupCommit:
 def decide_and_write(conn: Connection, group: list[Request], joining: bool) -> list[Outcome]:
     """Admit a group in the transaction `conn` is in; what became of each request, in order."""
     key_ids = sorted({request.task.key_id for request in group})
-    for key_id in key_ids if conn.dialect.name == "postgresql" else key_ids[:1]:
-        # The key's row lock (PostgreSQL), or the one writer's lock (SQLite: the first write takes it).
-        conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(balance=api_keys.c.balance))
     hashes = [r.request_hash for r in group if r.join_running] if joining else []
-    decide = Decisions(ledger.balances(conn, key_ids), _running(conn, hashes), joining=joining)
+    decide = Decisions(_locked_balances(conn, key_ids), _running(conn, hashes), joining=joining)
     outcomes = [decide(request) for request in group]
     ledger.charge_all(conn, decide.charges)
     repo.insert_tasks(conn, decide.created)
     return outcomes
+
+
+def _locked_balances(conn: Connection, key_ids: list[str]) -> dict[str, int]:
+    """The keys' balances, read as their rows are locked for the rest of the transaction: on PostgreSQL
+    one key at a time in sorted order, so that two processes never wait for each other; on SQLite all in
+    one statement, whose write takes the one writer's lock."""
+    lock = update(api_keys).values(balance=api_keys.c.balance).returning(api_keys.c.id, api_keys.c.balance)
+    batches = [[key_id] for key_id in key_ids] if conn.dialect.name == "postgresql" else [key_ids]
+    return {row.id: int(row.balance) for batch in batches for row in conn.execute(lock.where(api_keys.c.id.in_(batch)))}
 
 
 def _running(conn: Connection, hashes: list[str]) -> dict[str, Task]:
