@@ -174,7 +174,7 @@ def required(secret: str | None) -> str:
 
 def rows_by_digest(conn: Connection, digests: Collection[str]) -> dict[str, Any]:
     """The key rows with these digests (for `verified`), by digest: many requests' keys in one read
-    (synchronous: `store.db.run_sync` runs it in a worker thread on SQLite)."""
+    (synchronous: `store.db.run_sync` runs it on SQLite's twin engine)."""
     rows = conn.execute(select(api_keys).where(api_keys.c.digest.in_(digests)))
     return {row.digest: row for row in rows}
 

@@ -59,8 +59,9 @@ def sqlite_twin(engine: AsyncEngine) -> Engine | None:
     """The synchronous engine on the same SQLite file (None for any other database), made on first use
     and disposed with `engine`.
 
-    Statements run on it in a worker thread cost one hand-over between threads for the lot, where
-    through aiosqlite each costs three or four: the request path's reads and admissions use it on SQLite.
+    The request path's reads and admissions use it on SQLite (`run_sync`): a read runs on the event loop,
+    and a transaction in a worker thread costs one hand-over between threads for the lot, where through
+    aiosqlite each statement costs three or four.
     """
     if engine not in _TWINS:
         _TWINS[engine] = _make_twin(engine)
