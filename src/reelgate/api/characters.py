@@ -108,7 +108,7 @@ async def _create(rt: Runtime, key: ApiKey, fields: dict[str, Any], request: Req
         )
     video = await read_upload(upload, rt.settings, "video")
     try:
-        frames = await read_key_frames(video.path, KEY_FRAMES, KEY_FRAME_SIDE)
+        frames = await read_key_frames(video.path, KEY_FRAMES, KEY_FRAME_SIDE, rt.settings.video_upload_probe_timeout)
     finally:
         await asyncio.to_thread(video.discard)
     character, rate = await service(rt).create(key, name, frames, (video.width, video.height))

@@ -28,6 +28,12 @@ MEMORY_LIMIT = 3 * 1024**3
 #: Frames decoded after a seek before giving up on reaching the time asked for.
 MAX_FRAMES_AFTER_SEEK = 600
 
+#: Longest side and most pixels of an uploaded video's frame (DCI 4K, 4096x2160).
+MAX_SIDE = 4096
+MAX_PIXELS = 4096 * 2160
+#: Frames per second beyond any real camera's; more frames than this rate gives is a bomb, not a video.
+MAX_FPS = 240
+
 
 @dataclass(frozen=True)
 class Probe:

@@ -6,8 +6,11 @@
 FFmpeg reads the client's bytes only in a child process (`inputs/video_probe.py`) that is killed if it
 runs past `video_probe_timeout`, so a hostile file (truncated, renamed, a huge frame count, a frame the
 size of a poster) is a 400 naming the request parameter, never a 500 and never a hung request.
-`key_frames` decodes in this process, only files `read_upload` accepted, one frame at a time, scaled
-down while it is converted so that no full-size RGB copy of a 4K frame is made.
+`read_key_frames` decodes a character's key frames (only files `read_upload` accepted) in such a child
+too (`media/source_reader.py`), from a worker thread, under the same time limit and the same bound on
+readers at once: a clip that probes fine but decodes slowly is a 400, and the event loop never waits on
+it. `key_frames` (the child's side) scales each frame down while it is converted, so that no full-size
+RGB copy of a 4K frame is made.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import asyncio
 import json
 import os
 import shutil
+import struct
 import sys
 import tempfile
 import weakref
@@ -29,15 +33,10 @@ import av
 from PIL import Image
 from starlette.datastructures import UploadFile
 
-from reelgate.errors import InvalidRequest, RequestTooLarge
-from reelgate.inputs.video_probe import DEMUXER, Probe, frame_at
+from reelgate.errors import GenerationError, InvalidRequest, RequestTooLarge
+from reelgate.inputs.video_probe import DEMUXER, MAX_FPS, MAX_PIXELS, MAX_SIDE, Probe, frame_at
+from reelgate.media.source import SourceReader
 from reelgate.settings import Settings
-
-#: Longest side and most pixels of an uploaded video's frame (DCI 4K, 4096x2160).
-MAX_SIDE = 4096
-MAX_PIXELS = 4096 * 2160
-#: Frames per second beyond any real camera's; more frames than this rate gives is a bomb, not a video.
-MAX_FPS = 240
 
 #: The first box of an ISO media (MP4) file, or of a QuickTime MOV written before `ftyp` existed.
 _BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")
@@ -86,10 +85,26 @@ async def read_upload(upload: UploadFile, settings: Settings, param: str) -> Upl
     return UploadedVideo(path, found.seconds, found.width, found.height, found.fps, found.has_audio)
 
 
-async def read_key_frames(path: Path, count: int, max_side: int) -> list[Image.Image]:
-    """`key_frames` in a worker thread, within the process's bound on FFmpeg readers."""
+async def read_key_frames(path: Path, count: int, max_side: int, time_limit: float) -> list[Image.Image]:
+    """`key_frames` decoded in a child process that is killed past `time_limit` seconds (a 400 naming
+    `video`), waited on from a worker thread within the process's bound on FFmpeg readers."""
     async with _reader():
-        return await asyncio.to_thread(key_frames, path, count, max_side)
+        return await asyncio.to_thread(_key_frames_in_child, path, count, max_side, time_limit)
+
+
+def _key_frames_in_child(path: Path, count: int, max_side: int, time_limit: float) -> list[Image.Image]:
+    try:
+        with SourceReader(path, "keys", count, max_side, start=time_limit) as reader:
+            return [_key_frame(reader, max_side) for _ in range(count)]
+    except GenerationError as exc:
+        raise _invalid(exc.message.replace("The source video", "'video'", 1), "video") from exc
+
+
+def _key_frame(reader: SourceReader, max_side: int) -> Image.Image:
+    width, height = struct.unpack("<II", reader.read(8, 0.0))
+    if max(width, height) > max_side:  # the child's word is checked before its size is trusted
+        raise GenerationError(f"The source video could not be decoded: a key frame came back {width}x{height}.")
+    return Image.frombytes("RGB", (width, height), reader.read(width * height * 3, 0.0))
 
 
 @asynccontextmanager

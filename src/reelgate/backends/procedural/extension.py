@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import av
 import numpy as np
 
 from reelgate.backends.base import ExtendSource
 from reelgate.backends.procedural.script import Storyboard, plan
 from reelgate.media.encode import SAMPLE_RATE
-from reelgate.media.probe import read_audio
+from reelgate.media.source import SourceFrames, fitted_sound
 
 
 def extended(source: ExtendSource, prompt: str, seed: int, seconds: int, fps: int) -> Storyboard:
@@ -45,31 +44,23 @@ def extended(source: ExtendSource, prompt: str, seed: int, seconds: int, fps: in
     return replace(before, shots=before.shots + more, frames=before.frames + after.frames)
 
 
-def source_frames(video: Path, count: int, width: int, height: int) -> Iterator[np.ndarray]:
-    """Exactly `count` RGB frames of `video` at `width` x `height` (its last one repeated if it is short)."""
-    frame: np.ndarray = np.zeros((height, width, 3), np.uint8)
-    given = 0
-    with av.open(str(video)) as container:
-        for decoded in container.decode(video=0):
-            if given == count:
-                return
-            frame = decoded.to_ndarray(format="rgb24", width=width, height=height)
-            given += 1
-            yield frame
-    for _ in range(count - given):
-        yield frame
+def source_frames(video: Path, count: int, width: int, height: int, fps: int) -> Iterator[np.ndarray]:
+    """Exactly `count` RGB frames of `video` at `fps`, cover-fitted to `width` x `height` (its last one
+    held if it is short), decoded under `SourceFrames`' time limit and caps (the source may be an upload)."""
+    source = SourceFrames(video, fps, width, height)
+    try:
+        for index in range(count):
+            yield source.frame(index)
+    finally:
+        source.close()
 
 
 def with_source_sound(audio: np.ndarray, video: Path, frames: int, fps: int) -> np.ndarray:
     """`audio` (samples x 2) with its first `frames` worth replaced by `video`'s own sound, if it has any."""
-    join = frames * SAMPLE_RATE // fps
-    try:
-        samples, rate = read_audio(video)
-    except (IndexError, ValueError):  # no audio stream: the planned soundtrack plays throughout
+    join = min(frames * SAMPLE_RATE // fps, len(audio))
+    own = fitted_sound(video, join)
+    if own is None:  # no sound: the planned soundtrack plays throughout
         return audio
-    if rate != SAMPLE_RATE or samples.shape[0] != audio.shape[1]:
-        return audio
-    copied = samples.T[: min(join, len(audio))]
     out = audio.copy()
-    out[: len(copied)] = copied
+    out[:join] = own
     return out

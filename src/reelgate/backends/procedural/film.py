@@ -102,7 +102,7 @@ class Film:
 
     def frames(self) -> Iterator[np.ndarray]:
         if self.lead is not None:
-            yield from source_frames(self.lead.video, self.lead_frames, self.width, self.height)
+            yield from source_frames(self.lead.video, self.lead_frames, self.width, self.height, self.board.fps)
         for shot in self.board.shots:
             if shot.end <= self.lead_frames:
                 continue
