@@ -5,9 +5,9 @@ and with one transaction per request 500 requests arriving at once wait for each
 for its own BEGIN, COMMIT and pool checkout. Here a request joins the group waiting for the next
 transaction; one transaction at a time admits a whole group:
 
-1. lock the group's keys (sorted, so that two processes never wait for each other),
-2. read the keys' balances as they are locked, and the running tasks with any of the group's request
-   hashes, once,
+1. lock the group's keys (in sorted order, so that two processes never wait for each other) and read
+   their balances, in one statement,
+2. read the running tasks with any of the group's request hashes, once,
 3. decide each request in arrival order, in Python, exactly as one transaction each would: join a
    running task or an identical request earlier in the group, else charge it if the balance covers it,
 4. write every charge and every task with one statement each.
@@ -119,12 +119,16 @@ def decide_and_write(conn: Connection, group: list[Request], joining: bool) -> l
 
 
 def _locked_balances(conn: Connection, key_ids: list[str]) -> dict[str, int]:
-    """The keys' balances, read as their rows are locked for the rest of the transaction: on PostgreSQL
-    one key at a time in sorted order, so that two processes never wait for each other; on SQLite all in
-    one statement, whose write takes the one writer's lock."""
-    lock = update(api_keys).values(balance=api_keys.c.balance).returning(api_keys.c.id, api_keys.c.balance)
-    batches = [[key_id] for key_id in key_ids] if conn.dialect.name == "postgresql" else [key_ids]
-    return {row.id: int(row.balance) for batch in batches for row in conn.execute(lock.where(api_keys.c.id.in_(batch)))}
+    """The keys' balances, read as their rows are locked for the rest of the transaction: on PostgreSQL in
+    one statement that locks them in sorted order (so that two processes never wait for each other), on
+    SQLite by a write, which takes the one writer's lock."""
+    theirs, balances = api_keys.c.id.in_(key_ids), (api_keys.c.id, api_keys.c.balance)
+    if conn.dialect.name == "postgresql":
+        locking = select(*balances).where(theirs).order_by(api_keys.c.id)
+        rows = conn.execute(locking.with_for_update(key_share=True))  # the lock an UPDATE of the row takes
+    else:
+        rows = conn.execute(update(api_keys).where(theirs).values(balance=api_keys.c.balance).returning(*balances))
+    return {row.id: int(row.balance) for row in rows}
 
 
 def _running(conn: Connection, hashes: list[str]) -> dict[str, Task]:
