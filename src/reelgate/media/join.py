@@ -3,7 +3,9 @@ source, a relayed video chained from several upstream calls) plays as one file w
 
 Each part is decoded, scaled to the output size and resampled in time to the output frame rate (a
 part's frame shows for as long as it did in the part); its sound is resampled to 48 kHz stereo, and a
-part without sound is silent for its length. Nothing is kept in memory beyond one part's audio.
+part without sound is silent for its length. Nothing is kept in memory beyond one part's audio. A part
+may be a client's upload (the video an extension continues), so every part is decoded by a
+`SourceReader` (`media/source.py`): in a child process, under a time limit and the upload caps.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import av
 import numpy as np
 
 from reelgate.media.encode import SAMPLE_RATE, Mp4Writer, samples_for_frame
 from reelgate.media.probe import probe
+from reelgate.media.source import SourceFrames, fitted_sound
 
 
 def join(
@@ -43,49 +45,29 @@ def join(
     return out
 
 
-def frames_at_rate(video: Path, fps: int, width: int, height: int, count: int) -> Iterator[np.ndarray]:
-    """Exactly `count` RGB frames of `video` at `fps`: output frame k shows the frame on screen at k / fps."""
-    given = 0
-    shown: np.ndarray | None = None
-    start: float | None = None
-    with av.open(str(video)) as container:
-        for decoded in container.decode(video=0):
-            at = float(decoded.time or 0.0)
-            start = at if start is None else start
-            while shown is not None and given < count and given / fps < at - start - 1e-6:
-                yield shown
-                given += 1
-            if given == count:
-                return
-            shown = decoded.to_ndarray(format="rgb24", width=width, height=height)
-    while shown is not None and given < count:
-        yield shown
-        given += 1
+def frames_at_rate(video: Path, fps: float, width: int, height: int, count: int) -> Iterator[np.ndarray]:
+    """Exactly `count` RGB frames of `video` at `fps`, cover-fitted to `width` x `height`: output frame k
+    shows the frame on screen at k / fps (the last one held once the video ends)."""
+    source = SourceFrames(video, fps, width, height)
+    try:
+        for index in range(count):
+            yield source.frame(index)
+    finally:
+        source.close()
 
 
 def last_frame(video: Path) -> np.ndarray:
     """The last decodable frame of `video`, RGB at its own size."""
-    frame: np.ndarray | None = None
-    with av.open(str(video)) as container:
-        for decoded in container.decode(video=0):
-            frame = decoded.to_ndarray(format="rgb24")
-    if frame is None:
-        raise ValueError(f"{video} has no video frames")
-    return frame
+    info = probe(video)
+    # One frame a little longer than the whole video: the second one shown is its last.
+    source = SourceFrames(video, 1 / (info.duration + 1), info.width, info.height)
+    try:
+        return source.frame(1)
+    finally:
+        source.close()
 
 
 def _sound(video: Path, samples: int) -> np.ndarray:
     """`samples` of `video`'s sound as (samples, 2) float32 at 48 kHz; silence where it has none."""
-    out = np.zeros((samples, 2), np.float32)
-    chunks: list[np.ndarray] = []
-    with av.open(str(video)) as container:
-        if not container.streams.audio:
-            return out
-        resampler = av.AudioResampler(format="fltp", layout="stereo", rate=SAMPLE_RATE)
-        for frame in container.decode(container.streams.audio[0]):
-            chunks.extend(each.to_ndarray() for each in resampler.resample(frame))
-        chunks.extend(each.to_ndarray() for each in resampler.resample(None))
-    if chunks:
-        planar = np.concatenate(chunks, axis=1)[:, :samples]
-        out[: planar.shape[1]] = planar.T
-    return out
+    sound = fitted_sound(video, samples)
+    return np.zeros((samples, 2), np.float32) if sound is None else sound

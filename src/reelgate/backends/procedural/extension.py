@@ -8,7 +8,6 @@ soundtrack, planned over the whole storyboard, carries on across the join.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import numpy as np
 from reelgate.backends.base import ExtendSource
 from reelgate.backends.procedural.script import Storyboard, plan
 from reelgate.media.encode import SAMPLE_RATE
-from reelgate.media.source import SourceFrames, fitted_sound
+from reelgate.media.source import fitted_sound
 
 
 def extended(source: ExtendSource, prompt: str, seed: int, seconds: int, fps: int) -> Storyboard:
@@ -42,17 +41,6 @@ def extended(source: ExtendSource, prompt: str, seed: int, seconds: int, fps: in
         for shot in after.shots
     )
     return replace(before, shots=before.shots + more, frames=before.frames + after.frames)
-
-
-def source_frames(video: Path, count: int, width: int, height: int, fps: int) -> Iterator[np.ndarray]:
-    """Exactly `count` RGB frames of `video` at `fps`, cover-fitted to `width` x `height` (its last one
-    held if it is short), decoded under `SourceFrames`' time limit and caps (the source may be an upload)."""
-    source = SourceFrames(video, fps, width, height)
-    try:
-        for index in range(count):
-            yield source.frame(index)
-    finally:
-        source.close()
 
 
 def with_source_sound(audio: np.ndarray, video: Path, frames: int, fps: int) -> np.ndarray:

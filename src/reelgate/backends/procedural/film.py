@@ -14,13 +14,14 @@ from reelgate.backends.base import EditSource, ExtendSource, RemixSource, VideoS
 from reelgate.backends.procedural.captions import FontFinder
 from reelgate.backends.procedural.cast import CastPainter, portraits
 from reelgate.backends.procedural.edit import Repaint, repaint_board
-from reelgate.backends.procedural.extension import extended, source_frames, with_source_sound
+from reelgate.backends.procedural.extension import extended, with_source_sound
 from reelgate.backends.procedural.layers import Sprite
 from reelgate.backends.procedural.opening import OpeningPainter, image_palette, load_opening, tinted
 from reelgate.backends.procedural.remix import remix
 from reelgate.backends.procedural.scene import ShotPainter
 from reelgate.backends.procedural.script import Shot, Storyboard, plan, seed_for
 from reelgate.backends.procedural.sound import soundtrack
+from reelgate.media.join import frames_at_rate
 
 T = TypeVar("T")
 
@@ -102,7 +103,7 @@ class Film:
 
     def frames(self) -> Iterator[np.ndarray]:
         if self.lead is not None:
-            yield from source_frames(self.lead.video, self.lead_frames, self.width, self.height, self.board.fps)
+            yield from frames_at_rate(self.lead.video, self.board.fps, self.width, self.height, self.lead_frames)
         for shot in self.board.shots:
             if shot.end <= self.lead_frames:
                 continue
