@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -42,9 +42,10 @@ def server(tmp_path: Path) -> Iterator[Server]:
     started.stop()
 
 
-def wait_started(server: Server, timeout: float = 60) -> list[int]:
+def wait_started(server: Server, count: int = 2, timeout: float = 60) -> list[int]:
+    """The pids of the server's processes once `count` of them have started (since it was started)."""
     deadline = time.monotonic() + timeout
-    while len(pids := STARTED.findall(server.output())) < 2:
+    while len(pids := STARTED.findall(server.output())) < count:
         assert time.monotonic() < deadline, server.output()
         time.sleep(0.1)
     return [int(pid) for pid in pids]
@@ -91,6 +92,14 @@ def _task_id_of_stream(server: Server, key: str, prompt: str) -> str:
     ) as response:
         assert response.status_code == 200
         return next(line.split("ID: `")[1].split("`")[0] for line in response.iter_lines() if "ID: `" in line)
+
+
+def _wait_ended(server: Server, task_id: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while (task := httpx.get(f"{server.url}/source/{task_id}").json())["status"] not in ("completed", "failed"):
+        assert time.monotonic() < deadline, task
+        time.sleep(0.1)
+    return task
 
 
 def _charges(server: Server) -> list[tuple[str, int]]:
@@ -149,12 +158,26 @@ def test_sigterm_stops_every_process_and_a_task_cut_short_is_finished_after_rest
             os.kill(pid, 0)
 
     server.start()
-    deadline = time.monotonic() + 120
-    while (task := httpx.get(f"{server.url}/source/{task_id}").json())["status"] not in ("completed", "failed"):
-        assert time.monotonic() < deadline, task
-        time.sleep(0.1)
+    task = _wait_ended(server, task_id)
     assert task["status"] == "completed", task
     assert _charges(server) == [(task_id, -1_000_000)]
+
+
+def test_a_process_killed_mid_render_is_replaced_and_its_task_finished(server: Server) -> None:
+    wait_started(server)
+    key = server.create_key("10")
+    task_id = _task_id_of_stream(server, key, "沙漠里的骆驼")
+    deadline = time.monotonic() + 60
+    while not (found := re.search(rf"\[(\d+)\] reelgate\.workers\.runner: task {task_id}: started", server.output())):
+        assert time.monotonic() < deadline, server.output()
+        time.sleep(0.05)
+
+    os.kill(int(found.group(1)), signal.SIGKILL)
+    task = _wait_ended(server, task_id)
+    assert task["status"] == "completed", task
+    assert _charges(server) == [(task_id, -1_000_000)]
+    assert len(wait_started(server, count=3)) == 3  # the supervisor started a third process in its place
+    assert httpx.get(f"{server.url}/readyz").status_code == 200
 
 
 def test_a_taken_port_is_refused_before_any_process_starts(server: Server, tmp_path: Path) -> None:
