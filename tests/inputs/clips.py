@@ -39,6 +39,27 @@ def make_mov(path: Path, seconds: float = 1.0, width: int = 64, height: int = 48
     return path
 
 
+def make_giant_frames(path: Path, seconds: int = 1, fps: int = 8, giant: tuple[int, int] = (4096, 4096)) -> Path:
+    """An MJPEG .mov of 64x48 frames but for its 2nd to 6th, which are `giant`: each JPEG states its own
+    size, so admission's probe (the first frame, one near the end) sees a small video, and only a full
+    decode meets the giant frames."""
+    with av.open(str(path), mode="w", format="mov") as container:
+        stream = container.add_stream("mjpeg", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuvj420p"
+        for index in range(seconds * fps):
+            width, height = giant if 1 <= index <= 5 else (64, 48)
+            encoder = av.CodecContext.create("mjpeg", "w")
+            encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuvj420p"
+            encoder.time_base = Fraction(1, fps)
+            image = av.VideoFrame.from_ndarray(np.full((height, width, 3), 120, np.uint8), format="rgb24")
+            frame = image.reformat(format="yuvj420p")
+            frame.pts = index
+            for packet in encoder.encode(frame):
+                packet.stream, packet.pts, packet.dts, packet.time_base = stream, index, index, Fraction(1, fps)
+                container.mux(packet)
+    return path
+
+
 def make_audio_only(path: Path, seconds: float = 1.0) -> Path:
     with av.open(str(path), mode="w", format="mp4") as container:
         stream = container.add_stream("aac", rate=SAMPLE_RATE, layout="stereo")

@@ -35,7 +35,7 @@ from starlette.datastructures import UploadFile
 
 from reelgate.errors import GenerationError, InvalidRequest, RequestTooLarge
 from reelgate.inputs.video_probe import DEMUXER, MAX_FPS, MAX_PIXELS, MAX_SIDE, Probe, frame_at
-from reelgate.media.source import SourceReader
+from reelgate.media.source import SourceReader, within_caps
 from reelgate.settings import Settings
 
 #: The first box of an ISO media (MP4) file, or of a QuickTime MOV written before `ftyp` existed.
@@ -192,7 +192,8 @@ def key_frames(path: Path | str, count: int, max_side: int) -> list[Image.Image]
     that their longer side is at most `max_side`.
 
     Each frame is decoded, then scaled during the colour conversion, so one full-size frame is held at a
-    time. Where the data runs out early the last decoded frame stands in for the missing ones.
+    time; one larger than an upload may be is a ValueError. Where the data runs out early the last decoded
+    frame stands in for the missing ones. Runs in `read_key_frames`' child process.
     """
     if count < 1 or max_side < 1:
         raise ValueError(f"count and max_side must be positive, got {count} and {max_side}")
@@ -216,7 +217,7 @@ def _spaced(container: av.container.InputContainer, count: int, max_side: int) -
     for index in range(count):
         frame = frame_at(container, (index + 0.5) * seconds / count)
         if frame is not None:
-            frames.append(_small(frame, max_side))
+            frames.append(_small(within_caps(frame), max_side))
         elif frames:
             frames.append(frames[-1])
     return frames

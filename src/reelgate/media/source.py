@@ -185,13 +185,18 @@ def _decoded(container: av.container.InputContainer) -> Iterator[av.VideoFrame]:
     most = MAX_FPS * (math.ceil(_stated_seconds(container, stream)) + 1)
     try:
         for count, frame in enumerate(container.decode(stream), 1):
-            if frame.width * frame.height > MAX_PIXELS:
-                raise ValueError(f"a frame is {frame.width}x{frame.height}, larger than 4096x2160")
             if count > most:
                 raise ValueError(f"it holds more than {most} frames, over {MAX_FPS} a second of its stated length")
-            yield frame
+            yield within_caps(frame)
     except av.FFmpegError:
         return
+
+
+def within_caps(frame: av.VideoFrame) -> av.VideoFrame:
+    """`frame`, unless it is larger than an upload may be (ValueError): the probe saw only two frames."""
+    if frame.width * frame.height > MAX_PIXELS:
+        raise ValueError(f"a frame is {frame.width}x{frame.height}, larger than 4096x2160")
+    return frame
 
 
 def _stated_seconds(container: av.container.InputContainer, stream: av.VideoStream) -> float:
