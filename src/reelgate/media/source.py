@@ -49,7 +49,7 @@ DECODE_SECONDS_PER_SECOND = 5.0
 _EXIT_GRACE_SECONDS = 5.0
 #: The pipe's buffer (Linux's default ceiling for an unprivileged process, /proc/sys/fs/pipe-max-size).
 _PIPE_BYTES = 1024 * 1024
-F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
 class SourceReader:
@@ -67,7 +67,7 @@ class SourceReader:
             command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0
         )
         with contextlib.suppress(OSError):  # a wider pipe: a frame crosses in fewer reads (Linux only)
-            fcntl.fcntl(self._child.stdout.fileno(), F_SETPIPE_SZ, _PIPE_BYTES)  # type: ignore[union-attr]
+            fcntl.fcntl(self._child.stdout.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)  # type: ignore[union-attr]
         self._allowed, self._waited = start, 0.0
         # A reader dropped without `close()` (a render stopped between frames) still ends its child.
         self._finalizer = weakref.finalize(self, _end, self._child)
