@@ -18,6 +18,9 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from reelgate.catalog import BUILTIN
+from reelgate.serving import gpu_refusal
+from reelgate.settings import Settings
 from tests.e2e.conftest import Server, server_env
 
 pytestmark = pytest.mark.e2e
@@ -187,3 +190,45 @@ def test_a_taken_port_is_refused_before_any_process_starts(server: Server, tmp_p
     assert second.returncode == 1
     assert f"cannot listen on 127.0.0.1:{server.port}" in second.stderr
     assert "reelgate serve --port" in second.stderr
+
+
+#: A model on the local GPU backend; never loaded here: the processes either refuse it or leave it to a worker.
+GPU_MODELS = {**MODELS, "wan-t2v": {**SMALL, "backend": "diffusers:wan", "options": {"family": "wan", "weights": "/x"}}}
+
+
+def test_a_gpu_model_is_refused_before_any_process_starts_or_the_database_is_migrated(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "reelgate", "serve", "--processes", "2", "--port", "0"]
+    command += ["--data-dir", str(tmp_path / "data")]
+    refused = subprocess.run(command, env=server_env(tmp_path, GPU_MODELS), capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1
+    assert "cannot serve in 2 processes" in refused.stderr
+    assert "'wan-t2v' (backend diffusers:wan)" in refused.stderr
+    assert """`REELGATE_RUN_BACKENDS='["procedural"]' reelgate serve --processes 2`""" in refused.stderr
+    assert "`reelgate worker --backend diffusers:wan`" in refused.stderr
+    assert "Started server process" not in refused.stdout + refused.stderr
+    assert not (tmp_path / "data").exists()  # not even the database was made
+
+
+def test_processes_that_leave_the_gpu_model_to_a_worker_serve_it(tmp_path: Path) -> None:
+    env = server_env(tmp_path, GPU_MODELS, server_processes="2", run_backends='["procedural"]')
+    server = Server(tmp_path / "data", env)
+    server.start()
+    try:
+        wait_started(server)
+        key = server.create_key("10")
+        headers = {"Authorization": f"Bearer {key}"}
+        created = httpx.post(f"{server.url}/v1/videos", json={"model": "wan-t2v", "prompt": "灯塔"}, headers=headers)
+        assert created.status_code == 200, created.text
+        assert created.json()["status"] == "queued"  # waiting for a `reelgate worker --backend diffusers:wan`
+    finally:
+        server.stop()
+
+
+def test_a_gpu_model_this_server_would_render_is_refused_whatever_else_it_renders() -> None:
+    named = Settings(models=GPU_MODELS, server_processes=3, run_backends=["procedural", "diffusers:wan"])
+    assert "`REELGATE_RUN_BACKENDS='[\"procedural\"]' reelgate serve --processes 3`" in str(gpu_refusal(named))
+    # Only GPU models: the servers are told to render a backend no model uses, that is nothing.
+    only_gpu = {entry.name: {"enabled": False} for entry in BUILTIN}
+    alone = Settings(models={**only_gpu, "wan-t2v": GPU_MODELS["wan-t2v"]}, server_processes=2)
+    assert "REELGATE_RUN_BACKENDS='[\"procedural\"]'" in str(gpu_refusal(alone))
+    assert gpu_refusal(Settings(models=GPU_MODELS, server_processes=2, run_backends=["procedural"])) is None

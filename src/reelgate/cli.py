@@ -80,6 +80,7 @@ def serve(
     settings = _settings(**overrides)
     configure_logging(settings)
     check_port_free(settings.host, settings.port)
+    check_one_gpu_load(settings)
     log.info("data folder %s, database %s", settings.data_dir.resolve(), settings.database_label)
     if settings.server_processes > 1:
         serve_processes(settings, overrides)
@@ -117,6 +118,18 @@ def check_port_free(host: str, port: int) -> None:
             err=True,
         )
         raise typer.Exit(1) from exc
+
+
+def check_one_gpu_load(settings: Settings) -> None:
+    """Exit before migrations run and any process starts when each of the `--processes` would load a
+    local GPU model onto the same card; the message says how to serve in processes and render in a worker."""
+    if settings.server_processes == 1:
+        return
+    from reelgate import serving
+
+    if refusal := serving.gpu_refusal(settings):
+        typer.echo(f"error: {refusal}", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()

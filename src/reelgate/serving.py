@@ -17,10 +17,15 @@ process follows it by NOTIFY on PostgreSQL, by the row reader's poll (every half
 `/metrics` adds all the processes up (`observability/metrics.py`); log lines carry the pid. `/readyz`
 answers for the process that took the request: all check the same database, disk and bucket, each its own
 worker slots and backends, and a process takes connections only once its start-up is complete.
+
+A model on this machine's GPU (the `diffusers` backend) would be loaded by every process onto the same
+card, so the parent refuses to start N > 1 processes that render one (`gpu_refusal`): a `reelgate worker`
+renders it while the server processes only serve (`REELGATE_RUN_BACKENDS` without it).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import warnings
@@ -34,6 +39,9 @@ from uvicorn.supervisors import Multiprocess
 from reelgate.observability.logging import configure_logging
 from reelgate.observability.metrics import MULTIPROCESS_DIR
 from reelgate.settings import Settings
+
+#: The backend kind that renders on this machine's own GPU, one copy of its model in each process.
+GPU_KIND = "diffusers"
 
 
 def serve_processes(settings: Settings, overrides: Mapping[str, object]) -> bool:
@@ -69,3 +77,31 @@ def server_app() -> FastAPI:
     # so dropping the labels of backends whose queue emptied here is all they need.
     warnings.filterwarnings("ignore", "Clearing labels has not been implemented", UserWarning)
     return create_app(settings)
+
+
+def gpu_refusal(settings: Settings) -> str | None:
+    """Why `settings.server_processes` processes cannot serve this catalog, or None when they can.
+
+    Each process would load the local GPU models it renders onto the same card: N copies of a model sized
+    for one, an out-of-memory failure whose error names neither the cause nor the way out. This one names
+    both, before any process starts.
+    """
+    from reelgate.backends.registry import kind_of
+    from reelgate.catalog import Catalog
+
+    catalog = Catalog.build(settings.models)
+    backends = settings.run_backends or sorted({entry.backend for entry in catalog})
+    on_gpu = [entry for entry in catalog if entry.backend in backends and kind_of(entry.backend) == GPU_KIND]
+    if not on_gpu:
+        return None
+    # No other backend left: a name no model uses, so that the servers render nothing at all.
+    kept = [name for name in backends if kind_of(name) != GPU_KIND] or ["procedural"]
+    models = ", ".join(f"'{entry.name}' (backend {entry.backend})" for entry in on_gpu)
+    workers = " ".join(f"--backend {name}" for name in sorted({entry.backend for entry in on_gpu}))
+    processes = settings.server_processes
+    return (
+        f"cannot serve in {processes} processes: every one would load {models} onto this machine's GPU, "
+        f"{processes} copies of a model sized for one. Let the server processes only serve and a `reelgate worker` "
+        f"render the GPU models (docs/scaling.md): `REELGATE_RUN_BACKENDS='{json.dumps(kept)}' reelgate serve "
+        f"--processes {processes}` and, beside it, `reelgate worker {workers}`."
+    )
