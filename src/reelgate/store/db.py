@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 
 T = TypeVar("T")
 
@@ -59,9 +60,10 @@ def sqlite_twin(engine: AsyncEngine) -> Engine | None:
     """The synchronous engine on the same SQLite file (None for any other database), made on first use
     and disposed with `engine`.
 
-    The request path's reads and admissions use it on SQLite (`run_sync`): a read runs on the event loop,
-    and a transaction in a worker thread costs one hand-over between threads for the lot, where through
-    aiosqlite each statement costs three or four.
+    The request path's reads and admissions, and a render worker's claim, progress writes and heartbeats,
+    use it on SQLite (`run_sync`): a read runs on the event loop, and a transaction in a worker thread
+    costs one hand-over between threads for the lot, where through aiosqlite each statement costs three
+    or four.
     """
     if engine not in _TWINS:
         _TWINS[engine] = _make_twin(engine)
@@ -97,7 +99,10 @@ def _make_twin(engine: AsyncEngine) -> Engine | None:
     twin = create_sync_engine(
         url.set(drivername="sqlite"),
         connect_args={"timeout": 30, "check_same_thread": False},  # used by one thread at a time, any thread
-        pool_size=2,  # the admission transaction and a read, each one at a time
+        # As many as the async engine keeps (`pool_size`; one render slot's worth for an engine made
+        # elsewhere): the admission transaction, a read, and each render slot's progress writes and
+        # heartbeats (workers/runner.py), each one at a time.
+        pool_size=engine.pool.size() if isinstance(engine.pool, QueuePool) else pool_size(1),
         max_overflow=2,
         pool_timeout=POOL_WAIT_SECONDS,
     )

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, any_, bindparam, false, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, String, Update, any_, bindparam, false, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -52,13 +52,7 @@ async def apply(conn: AsyncConnection, task_id: Any, transition: Transition, *ex
     `extra` holds further WHERE clauses (e.g. "the heartbeat is still stale"). On PostgreSQL the change
     is announced at commit (`events/postgres.py`).
     """
-    result = await conn.execute(
-        update(tasks)
-        .where(tasks.c.id == task_id, tasks.c.status.in_([s.value for s in transition.sources]), *extra)
-        .values(status=transition.target.value, **values)
-        .returning(*tasks.c)
-    )
-    row = result.one_or_none()
+    row = (await conn.execute(_transition(task_id, transition, extra, values))).one_or_none()
     if row is None:
         return None
     task = Task.from_row(row)
@@ -66,18 +60,41 @@ async def apply(conn: AsyncConnection, task_id: Any, transition: Transition, *ex
     return task
 
 
+def apply_sync(conn: Connection, task_id: Any, transition: Transition, *extra: Any, **values: Any) -> Task | None:
+    """`apply` on a synchronous connection (`store.db.run_sync`: the worker's writes on SQLite)."""
+    row = conn.execute(_transition(task_id, transition, extra, values)).one_or_none()
+    if row is None:
+        return None
+    task = Task.from_row(row)
+    notify_all(conn, [task])
+    return task
+
+
+def _transition(task_id: Any, transition: Transition, extra: Collection[Any], values: dict[str, Any]) -> Update:
+    return (
+        update(tasks)
+        .where(tasks.c.id == task_id, tasks.c.status.in_([s.value for s in transition.sources]), *extra)
+        .values(status=transition.target.value, **values)
+        .returning(*tasks.c)
+    )
+
+
 async def claim(
     conn: AsyncConnection, task_id: str, worker_id: str, now: datetime, backends: Collection[str] | None = None
 ) -> Task | None:
     """Take a queued task for this worker; with `backends`, only a task of one of them."""
-    guard = [tasks.c.backend.in_(list(backends))] if backends is not None else []
-    return await apply(
-        conn,
-        task_id,
-        lifecycle.CLAIM,
-        *guard,
-        **_claimed(worker_id, now),
-    )
+    return await apply(conn, task_id, lifecycle.CLAIM, *_of_backends(backends), **_claimed(worker_id, now))
+
+
+def claim_sync(
+    conn: Connection, task_id: str, worker_id: str, now: datetime, backends: Collection[str] | None = None
+) -> Task | None:
+    """`claim` on a synchronous connection (`store.db.run_sync`)."""
+    return apply_sync(conn, task_id, lifecycle.CLAIM, *_of_backends(backends), **_claimed(worker_id, now))
+
+
+def _of_backends(backends: Collection[str] | None) -> list[ColumnElement[bool]]:
+    return [tasks.c.backend.in_(list(backends))] if backends is not None else []
 
 
 def _claimed(worker_id: str, now: datetime) -> dict[str, Any]:
@@ -125,15 +142,22 @@ async def set_progress(
     conn: AsyncConnection, task_id: str, progress: int, now: datetime, *, attempt: int | None = None
 ) -> Task | None:
     """Record progress (never lower than what is stored) and refresh the heartbeat."""
-    return await apply(
-        conn,
-        task_id,
-        lifecycle.PROGRESS,
-        tasks.c.progress <= progress,
-        *fence(attempt),
-        progress=progress,
-        heartbeat_at=now,
-    )
+    return await apply(conn, task_id, lifecycle.PROGRESS, *_not_lower(progress, attempt), **_progressed(progress, now))
+
+
+def set_progress_sync(
+    conn: Connection, task_id: str, progress: int, now: datetime, *, attempt: int | None = None
+) -> Task | None:
+    """`set_progress` on a synchronous connection (`store.db.run_sync`)."""
+    return apply_sync(conn, task_id, lifecycle.PROGRESS, *_not_lower(progress, attempt), **_progressed(progress, now))
+
+
+def _not_lower(progress: int, attempt: int | None) -> list[ColumnElement[bool]]:
+    return [tasks.c.progress <= progress, *fence(attempt)]
+
+
+def _progressed(progress: int, now: datetime) -> dict[str, Any]:
+    return {"progress": progress, "heartbeat_at": now}
 
 
 async def save_backend_state(
@@ -156,6 +180,19 @@ async def heartbeat(conn: AsyncConnection, task_id: str, now: datetime, *, attem
         .values(heartbeat_at=now)
     )
     return bool(result.rowcount)
+
+
+def renew_lease(conn: Connection, task_id: str, now: datetime, *, attempt: int | None = None) -> Task | None:
+    """`heartbeat` on a synchronous connection (`store.db.run_sync`), returning the running task (whose
+    `deleted_at` says whether it was deleted meanwhile); None when it is no longer running (as `attempt`).
+    Like `heartbeat`, announced to no one: nothing a client sees changed."""
+    row = conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id, tasks.c.status == TaskStatus.IN_PROGRESS.value, *fence(attempt))
+        .values(heartbeat_at=now)
+        .returning(*tasks.c)
+    ).one_or_none()
+    return Task.from_row(row) if row else None
 
 
 async def complete(

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reelgate.backends.base import (
@@ -41,7 +42,7 @@ from reelgate.observability.logging import log_context
 from reelgate.observability.metrics import Metrics
 from reelgate.storage.base import Storage
 from reelgate.storage.local import NO_SPACE, storage_error
-from reelgate.store.db import is_unavailable
+from reelgate.store.db import is_unavailable, run_sync
 from reelgate.tasks import repository as repo
 from reelgate.tasks.models import Task, TaskError
 from reelgate.tasks.settle import fail_task, refunds
@@ -104,17 +105,18 @@ class Worker:
     async def run(self, task_id: str) -> None:
         """Run `task_id`; on PostgreSQL it is a hint: the oldest queued task of this worker's backends runs."""
         started = time.monotonic()
-        task = await self._write(self._claim(task_id))
+        task = await self._claim(task_id)
         self._metrics.claimed(time.monotonic() - started)
         if task is None:
             return  # another worker has it, or it already ended
         with log_context(task_id=task.id, key_id=task.key_id):
             await self._run_claimed(task)
 
-    def _claim(self, task_id: str) -> Callable[..., Awaitable[Task | None]]:
+    async def _claim(self, task_id: str) -> Task | None:
+        worker, backends = self._worker_id, self._only
         if self._engine.dialect.name == "postgresql":
-            return lambda conn, now: repo.claim_next(conn, self._worker_id, now, backends=self._only)
-        return lambda conn, now: repo.claim(conn, task_id, self._worker_id, now, backends=self._only)
+            return await self._write(lambda conn, now: repo.claim_next(conn, worker, now, backends=backends))
+        return await self._write_sync(lambda conn, now: repo.claim_sync(conn, task_id, worker, now, backends))
 
     async def _run_claimed(self, task: Task) -> None:
         log.info("task %s: started on %s (attempt %d)", task.id, task.backend, task.attempts)
@@ -235,6 +237,14 @@ class Worker:
             self._bus.publish(task)
         return task
 
+    async def _write_sync(self, change: Callable[[Connection, datetime], Task | None]) -> Task | None:
+        """`_write` for a synchronous change: on SQLite its transaction costs one hand-over to a worker
+        thread, where through aiosqlite each statement costs several (`store.db.run_sync`)."""
+        task = await run_sync(self._engine, lambda conn: change(conn, datetime.now(UTC)), write=True)
+        if task is not None:
+            self._bus.publish(task)
+        return task
+
     async def _write_durably(self, change: Callable[..., Awaitable[Task | None]]) -> Task | None:
         """`_write`, tried again while the database is unavailable: an outcome is recorded once it is back."""
         deadline = time.monotonic() + OUTCOME_PATIENCE_SECONDS
@@ -254,8 +264,8 @@ class Worker:
         self, task: Task, deleted: asyncio.Event, lost: asyncio.Event
     ) -> AsyncIterator[ProgressReporter]:
         async def write(percent: int) -> None:
-            change = lambda conn, now: repo.set_progress(conn, task.id, percent, now, attempt=task.attempts)  # noqa: E731
-            updated = await self._write(change)
+            change = lambda conn, now: repo.set_progress_sync(conn, task.id, percent, now, attempt=task.attempts)  # noqa: E731
+            updated = await self._write_sync(change)
             if updated is None:  # refused: find out whether the lease is still ours
                 await self._beat(task, deleted, lost)
             elif updated.deleted_at is not None:
@@ -274,14 +284,13 @@ class Worker:
 
     async def _beat(self, task: Task, deleted: asyncio.Event, lost: asyncio.Event) -> None:
         """Renew the lease; when it is gone, set `lost` and `deleted` (which stops the generation)."""
-        async with self._engine.begin() as conn:
-            held = await repo.heartbeat(conn, task.id, datetime.now(UTC), attempt=task.attempts)
-            current = await repo.get_task(conn, task.id)
-        if not held:
+        renew = lambda conn: repo.renew_lease(conn, task.id, datetime.now(UTC), attempt=task.attempts)  # noqa: E731
+        held = await run_sync(self._engine, renew, write=True)
+        if held is None:
             self._metrics.lease_lost()
             lost.set()
             deleted.set()
-        if current is not None and current.deleted_at is not None:
+        elif held.deleted_at is not None:
             deleted.set()
 
     @asynccontextmanager
