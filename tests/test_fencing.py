@@ -15,6 +15,7 @@ from reelgate.billing import keys, ledger
 from reelgate.events.local import LocalEventBus
 from reelgate.observability.metrics import Metrics
 from reelgate.storage.local import LocalStorage
+from reelgate.store.db import run_sync
 from reelgate.tasks import repository as repo
 from reelgate.tasks.models import TaskError, TaskStatus
 from reelgate.tasks.settle import fail_task
@@ -70,6 +71,27 @@ async def test_a_worker_that_lost_its_lease_cannot_write(engine: AsyncEngine) ->
         )
         assert done is not None and done.status is TaskStatus.COMPLETED
         assert [e.kind for e in await ledger.entries(conn, done.key_id)] == ["credit", "charge"]
+
+
+async def test_the_workers_one_hop_writes_are_fenced_too(engine: AsyncEngine) -> None:
+    """The claim, progress writes and lease renewals a worker makes through `run_sync` (SQLite's twin)."""
+    task_id = await _charged_task(engine)
+    now = datetime.now(UTC)
+    first = await run_sync(engine, lambda conn: repo.claim_sync(conn, task_id, "paused-worker", now), write=True)
+    assert first is not None and first.attempts == 1
+    async with engine.begin() as conn:  # the task is given to a second attempt
+        assert await repo.requeue(conn, task_id, attempt=1) is not None
+        assert await repo.claim(conn, task_id, "new-worker", now) is not None
+
+    def writes_of(attempt: int) -> Any:
+        return lambda conn: (
+            repo.set_progress_sync(conn, task_id, 10 * attempt, now, attempt=attempt),
+            repo.renew_lease(conn, task_id, now, attempt=attempt),
+        )
+
+    assert await run_sync(engine, writes_of(1), write=True) == (None, None)
+    progressed, held = await run_sync(engine, writes_of(2), write=True)
+    assert progressed is not None and progressed.progress == 20 and held is not None and held.attempts == 2
 
 
 @pytest.mark.postgres
