@@ -644,6 +644,13 @@ def revision_of(path: Path) -> str:
     return found.stdout.strip()
 
 
+def _edited(path: Path) -> str:
+    """Says so when tracked files differ from HEAD, so that a table names what it measured."""
+    status = ["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"]
+    found = subprocess.run(status, capture_output=True)
+    return " with uncommitted changes" if found.stdout.strip() else ""
+
+
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
     """On uvloop where it is installed (uvicorn's standard extra brings it): the lighter the client, the
     more the figures are the server's."""
@@ -657,7 +664,7 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 def measure(label: str, revision: str | None, args: argparse.Namespace, logs: Path) -> tuple[str, list[Row]]:
     """The table of one revision: the working tree's code, or REV's checked out beside it."""
     if revision is None:
-        title = f"{label}: working tree ({revision_of(ROOT)} and uncommitted changes), --processes {args.processes}"
+        title = f"{label}: working tree ({revision_of(ROOT)}{_edited(ROOT)}), --processes {args.processes}"
         return title, run(table(title, None, args, logs))
     with worktree(revision) as folder:
         title = f"{label}: {revision} ({revision_of(folder)}), --processes {args.processes}"
