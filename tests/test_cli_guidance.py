@@ -90,3 +90,22 @@ def test_missing_cjk_font_is_warned_with_the_fix(caplog: pytest.LogCaptureFixtur
     caplog.clear()
     assert warn_without_cjk_font(FontFinder()) is False  # mplfonts is in the test extra
     assert caplog.text == ""
+
+
+@pytest.mark.parametrize(
+    ("command", "variable", "value", "says"),
+    [
+        (["serve"], "REELGATE_SERVER_PROCESSES", "0", "greater than or equal to 1"),
+        (["keys", "list"], "REELGATE_WORKER_SLOTS", "many", "valid integer"),
+        (["migrate"], "REELGATE_PORT", "99999", "less than or equal to 65535"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_its_variable(
+    tmp_path: Path, command: list[str], variable: str, value: str, says: str
+) -> None:
+    env = {"REELGATE_DATA_DIR": str(tmp_path / "d"), variable: value}
+    result = CliRunner().invoke(app, command, env=env)
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: {variable}={value!r}: ") and says in line
+    assert not (tmp_path / "d").exists()  # nothing was started or migrated

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from reelgate.admin.cli import DatabaseUrl, DataDir, keys_app, usage
+from reelgate.admin.cli import DatabaseUrl, DataDir, keys_app, load_settings, usage
 from reelgate.admin.webhooks_cli import webhooks_app
 from reelgate.client.commands import generate, videos_app
 from reelgate.settings import Settings
@@ -27,10 +27,6 @@ app.add_typer(videos_app, name="videos")
 
 T = TypeVar("T")
 log = logging.getLogger("reelgate.cli")
-
-
-def _settings(**overrides: Any) -> Settings:
-    return Settings(**{name: value for name, value in overrides.items() if value is not None})
 
 
 async def _no_work(_engine: Any) -> None:
@@ -77,7 +73,7 @@ def serve(
     given = {"host": host, "port": port, "data_dir": data_dir, "database_url": database_url}
     given |= {"log_format": log_format, "server_processes": processes}
     overrides = {name: value for name, value in given.items() if value is not None}
-    settings = _settings(**overrides)
+    settings = load_settings(**overrides)
     configure_logging(settings)
     check_port_free(settings.host, settings.port)
     check_one_gpu_load(settings)
@@ -148,7 +144,7 @@ def worker(
     from reelgate.observability.logging import configure_logging
     from reelgate.runtime import run_worker
 
-    settings = _settings(data_dir=data_dir, database_url=database_url, log_format=log_format, run_backends=backends)
+    settings = load_settings(data_dir=data_dir, database_url=database_url, log_format=log_format, run_backends=backends)
     configure_logging(settings)
     asyncio.run(run_worker(settings))
 
@@ -156,7 +152,7 @@ def worker(
 @app.command()
 def migrate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Create or upgrade the database schema."""
-    settings = _settings(data_dir=data_dir, database_url=database_url)
+    settings = load_settings(data_dir=data_dir, database_url=database_url)
     _with_engine(settings, _no_work)
     typer.echo(f"database is up to date: {settings.database_label}")
 
@@ -170,7 +166,7 @@ def ledger_verify(data_dir: DataDir = None, database_url: DatabaseUrl = None) ->
         async with engine.connect() as conn:
             return await verify_ledger(conn)
 
-    problems = _with_engine(_settings(data_dir=data_dir, database_url=database_url), work)
+    problems = _with_engine(load_settings(data_dir=data_dir, database_url=database_url), work)
     for problem in problems:
         typer.echo(problem)
     if problems:

@@ -72,6 +72,24 @@ Player = Annotated[
 PLAYER = {"on": True, "off": False, "default": None}
 
 
+def load_settings(**given: Any) -> Settings:
+    """The settings, with the options a command was given (None: not given). A bad value, on the command
+    line or in the environment, is one line naming its variable and exit status 2, not a traceback."""
+    try:
+        return Settings(**{name: value for name, value in given.items() if value is not None})
+    except ValidationError as exc:
+        for error in exc.errors():
+            typer.echo(f"error: {_bad_setting(error)}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _bad_setting(error: Any) -> str:
+    """`REELGATE_SERVER_PROCESSES='0': Input should be greater than or equal to 1`."""
+    if not error["loc"]:
+        return str(error["msg"])
+    return f"REELGATE_{str(error['loc'][0]).upper()}={error['input']!r}: {error['msg']}"
+
+
 @dataclass(frozen=True)
 class Target:
     """Where a command runs: the database of `data_dir`/`database_url`, or `server`."""
@@ -82,8 +100,7 @@ class Target:
     admin_token: str | None = None
 
     def settings(self) -> Settings:
-        given: dict[str, Any] = {"data_dir": self.data_dir, "database_url": self.database_url}
-        return Settings(**{name: value for name, value in given.items() if value is not None})
+        return load_settings(data_dir=self.data_dir, database_url=self.database_url)
 
     def where(self) -> str:
         """` (database: ...)` for errors of a command that opened the database; empty with --server."""
