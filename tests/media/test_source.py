@@ -36,9 +36,9 @@ def test_past_its_time_limit_the_decode_is_killed_and_says_so(tmp_path: Path) ->
 
 def test_a_source_whose_real_frames_are_giant_fails_with_the_reason(tmp_path: Path) -> None:
     source = SourceFrames(make_giant_frames(tmp_path / "giant.mov"), 8, 64, 48)
-    with pytest.raises(GenerationError, match="a frame is 4096x4096, larger than 4096x2160"):
+    with pytest.raises(GenerationError, match="a frame is 4096x4096, larger than 4096 pixels a side or"):
         source.frame(0)
-    with pytest.raises(GenerationError, match="larger than 4096x2160"):
+    with pytest.raises(GenerationError, match="or 4096x2160 in all"):
         last_frame(tmp_path / "giant.mov")
 
 

@@ -36,7 +36,7 @@ import av
 import numpy as np
 
 from reelgate.errors import GenerationError
-from reelgate.inputs.video_probe import DEMUXER, MAX_FPS, MAX_PIXELS
+from reelgate.inputs.video_probe import DEMUXER, MAX_FPS, MAX_PIXELS, MAX_SIDE
 from reelgate.media.encode import SAMPLE_RATE
 
 #: Time a decode may take before it is stopped: a start (the child's imports, FFmpeg's first frames), then
@@ -200,9 +200,11 @@ def _decoded(container: av.container.InputContainer) -> Iterator[av.VideoFrame]:
 
 
 def within_caps(frame: av.VideoFrame) -> av.VideoFrame:
-    """`frame`, unless it is larger than an upload may be (ValueError): the probe saw only two frames."""
-    if frame.width * frame.height > MAX_PIXELS:
-        raise ValueError(f"a frame is {frame.width}x{frame.height}, larger than 4096x2160")
+    """`frame`, unless it is larger than an upload may be (ValueError): the probe checked only two frames
+    against these caps."""
+    width, height = frame.width, frame.height
+    if max(width, height) > MAX_SIDE or width * height > MAX_PIXELS:
+        raise ValueError(f"a frame is {width}x{height}, larger than {MAX_SIDE} pixels a side or 4096x2160 in all")
     return frame
 
 
