@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from ulid import ULID
 
@@ -23,7 +23,7 @@ from reelgate.api.openapi import BODY_ERRORS, contract, event_stream, media
 from reelgate.api.possible import check_chat
 from reelgate.api.references import reference_image
 from reelgate.api.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice, Message
-from reelgate.api.sse import CompletionMeta, chat_chunks, usage_for, with_last_words
+from reelgate.api.sse import CompletionMeta, EventStream, chat_chunks, usage_for, with_last_words
 from reelgate.billing.keys import ApiKey
 from reelgate.clients.answers import answer
 from reelgate.clients.background import Template, instruction_text, recognise
@@ -38,7 +38,6 @@ from reelgate.tasks.service import Submission, TaskService
 
 router = APIRouter()
 
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 #: With `"stream": true`: `data: {chat.completion.chunk}` lines, then `data: [DONE]`.
 STREAM = media(
     "The completion (JSON), or with `stream` its chunks as server-sent events.",
@@ -50,7 +49,7 @@ STREAM = media(
 @router.post("/v1/chat/completions", **contract(ChatCompletion, BODY_ERRORS, json=ChatCompletionRequest, ok=STREAM))
 async def create_chat_completion(
     request: Request, key: Annotated[ApiKey, Depends(current_key)]
-) -> StreamingResponse | JSONResponse:
+) -> EventStream | JSONResponse:
     rt = runtime(request)
     params = _parse(await read_json_object(request, rt.settings.max_body_bytes))
     entry = rt.catalog.get(params.model)
@@ -101,14 +100,14 @@ async def create_chat_completion(
     if params.stream:
         pieces = markdown_pieces(rt.tasks, task, markdown, rt.settings.keepalive_seconds)
         body = chat_chunks(meta, pieces, prompt=spec.prompt, include_usage=params.include_usage)
-        return StreamingResponse(rt.metrics.track_stream(body), media_type="text/event-stream", headers=SSE_HEADERS)
+        return EventStream(rt.metrics.track_stream(body))
     content = "".join([piece async for piece in markdown_pieces(rt.tasks, task, markdown, None)])
     return JSONResponse(_completion(meta, content, spec.prompt).model_dump())
 
 
 async def _background(
     request: Request, key: ApiKey, model: str, params: ChatCompletionRequest, template: Template
-) -> StreamingResponse | JSONResponse:
+) -> EventStream | JSONResponse:
     """A client's title, tags, follow-ups...: answered at once in its own form, no task, no charge."""
     rt = runtime(request)
     if not rt.settings.background_answers:
@@ -125,7 +124,7 @@ async def _background(
     prompt = instruction_text(params.messages)
     if params.stream:
         body = chat_chunks(meta, _pieces(content), prompt=prompt, include_usage=params.include_usage)
-        return StreamingResponse(body, media_type="text/event-stream", headers=SSE_HEADERS)
+        return EventStream(body)
     return JSONResponse(_completion(meta, content, prompt).model_dump())
 
 

@@ -3,6 +3,7 @@
 Only `data: {json}` lines and the final `data: [DONE]`: no comments, no `event:` lines, since the
 provider's client prints every line that is not JSON. A stream always ends well-formed: when the pieces
 fail (the database went away under it), the last piece says so, then `finish_reason` and `[DONE]` follow.
+`EventStream` sends them: its head and first chunk leave at once, in the endpoint's own turn of the loop.
 """
 
 from __future__ import annotations
@@ -12,11 +13,16 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 
+from pydantic_core import to_json
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
 from reelgate.api.schemas import ChatCompletionChunk, ChunkChoice, Delta, Usage
 
 log = logging.getLogger(__name__)
 
 DONE = b"data: [DONE]\n\n"
+HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 @dataclass(frozen=True)
@@ -62,14 +68,43 @@ def encode(chunk: ChatCompletionChunk) -> bytes:
     return b"data: " + chunk.model_dump_json(exclude_none=False).encode() + b"\n\n"
 
 
+#: A content chunk's delta before its content: the first names the role, the later ones do not.
+_FIRST_DELTA = b'"role":"assistant","content":'
+_LATER_DELTA = b'"role":null,"content":'
+
+
+@dataclass(frozen=True)
+class ContentLines:
+    """A stream's content chunks as `data:` lines: each chunk's JSON around its content, serialized once.
+
+    The same bytes as `encode(content_chunk(...))`, since the piece goes through pydantic's own string
+    serializer; only the piece changes from one chunk to the next, and serializing it alone costs a tenth
+    of building and serializing the whole chunk model.
+    """
+
+    first: tuple[bytes, bytes]
+    later: tuple[bytes, bytes]
+
+    @classmethod
+    def of(cls, meta: CompletionMeta) -> ContentLines:
+        # The last match: the delta comes after the ID and the model name (where a quote would be escaped).
+        head, _, tail = encode(content_chunk(meta, "", first=True)).rpartition(_FIRST_DELTA + b'""')
+        return cls((head + _FIRST_DELTA, tail), (head + _LATER_DELTA, tail))
+
+    def line(self, piece: str, *, first: bool) -> bytes:
+        head, tail = self.first if first else self.later
+        return head + to_json(piece) + tail
+
+
 async def chat_chunks(
     meta: CompletionMeta, pieces: AsyncIterator[str], *, prompt: str, include_usage: bool
 ) -> AsyncIterator[bytes]:
     """The whole SSE body: content chunks, the stop chunk, the usage chunk if asked, [DONE]."""
+    lines = ContentLines.of(meta)
     sent: list[str] = []
     try:
         async for piece in pieces:
-            yield encode(content_chunk(meta, piece, first=not sent))
+            yield lines.line(piece, first=not sent)
             sent.append(piece)
     except Exception:
         log.exception("a chat stream's content failed; ending it")
@@ -91,3 +126,30 @@ async def with_last_words(
     except Exception:
         log.warning("a chat stream cannot follow its task any further; ending it", exc_info=True)
         yield last_words()
+
+
+class EventStream(StreamingResponse):
+    """A `text/event-stream` response whose head and first chunk are sent before it waits for anything.
+
+    Starlette's `StreamingResponse` streams from a task of its own, which starts only after all the work
+    the loop already had ready: under a crowd the other requests', alone the dispatcher handing the new
+    task to a worker. A chat stream's first chunk is ready at once, so it leaves first; the rest streams
+    as Starlette streams it, stopped when the client goes away.
+    """
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        super().__init__(chunks, media_type="text/event-stream", headers=HEADERS)
+        self.chunks = chunks
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        first = await anext(self.chunks, None)
+        if first is not None:
+            await send({"type": "http.response.body", "body": first, "more_body": True})
+        await super().__call__(scope, receive, send)
+
+    async def stream_response(self, send: Send) -> None:
+        """The chunks after the first (`__call__` sent the head)."""
+        async for chunk in self.chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

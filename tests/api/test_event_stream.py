@@ -1,0 +1,108 @@
+"""The chat stream's wire bytes and timing: pre-serialized content lines, the head sent before any wait."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+from starlette.responses import StreamingResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from reelgate.api.sse import HEADERS, CompletionMeta, ContentLines, EventStream, content_chunk, encode
+
+PIECES = [
+    "",
+    "plain",
+    '```json\n{\n  "prompt": "中国街头吃西瓜",\n  "duration": 10\n}\n```\n\n',
+    '"content":"" "role":"assistant","content":""',
+    "\x00\x1f\x7f\u2028\u2029 \\ / </script> 😀",
+]
+METAS = [
+    CompletionMeta("chatcmpl-01kabcdefghijklmnopqrstuvw", 1764140000, "sora-2"),
+    CompletionMeta("chatcmpl-x", 0, 'quoted "role":"assistant","content":"" \\ 模型'),
+]
+
+
+@pytest.mark.parametrize("meta", METAS)
+@pytest.mark.parametrize("piece", PIECES)
+def test_content_lines_are_the_chunk_models_bytes(meta: CompletionMeta, piece: str) -> None:
+    lines = ContentLines.of(meta)
+    assert lines.line(piece, first=True) == encode(content_chunk(meta, piece, first=True))
+    assert lines.line(piece, first=False) == encode(content_chunk(meta, piece))
+
+
+async def _chunks(n: int) -> AsyncIterator[bytes]:
+    for i in range(n):
+        yield f"data: {i}\n\n".encode()
+
+
+def _app(response: Callable[[AsyncIterator[bytes]], StreamingResponse]) -> ASGIApp:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await response(_chunks(3))(scope, receive, send)
+
+    return app
+
+
+async def _get(app: ASGIApp) -> httpx.Response:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        return await client.get("/")
+
+
+async def test_the_wire_is_starlettes_streaming_response() -> None:
+    ours = await _get(_app(EventStream))
+    starlettes = await _get(
+        _app(lambda chunks: StreamingResponse(chunks, media_type="text/event-stream", headers=HEADERS))
+    )
+    assert ours.content == starlettes.content == b"data: 0\n\ndata: 1\n\ndata: 2\n\n"
+    assert ours.headers.raw == starlettes.headers.raw
+
+
+async def test_head_and_first_chunk_leave_before_other_ready_work() -> None:
+    """Starlette's response streams from a new task, behind everything the loop already had ready."""
+    order: list[str] = []
+
+    async def send(message: Message) -> None:
+        order.append(message["type"] + (f" {message['body']!r}" if message.get("body") else ""))
+
+    async def receive() -> Message:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    asyncio.get_running_loop().call_soon(order.append, "other work")
+    scope: Scope = {"type": "http", "asgi": {"spec_version": "2.3"}}
+    await EventStream(_chunks(2))(scope, receive, send)
+    assert order == [
+        "http.response.start",
+        "http.response.body b'data: 0\\n\\n'",
+        "other work",
+        "http.response.body b'data: 1\\n\\n'",
+        "http.response.body",
+    ]
+
+
+async def test_a_disconnect_stops_the_rest_of_the_stream() -> None:
+    sent: list[Message] = []
+    closed = asyncio.Event()
+
+    async def endless() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                yield b"data: tick\n\n"
+                await asyncio.sleep(0.01)
+        finally:
+            closed.set()
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        await asyncio.sleep(0.05)
+        return {"type": "http.disconnect"}
+
+    stream = endless()
+    await asyncio.wait_for(EventStream(stream)({"type": "http"}, receive, send), 5)
+    await stream.aclose()
+    assert closed.is_set() and sent[0]["type"] == "http.response.start" and len(sent) > 2
+    assert not any(m.get("more_body") is False for m in sent)
