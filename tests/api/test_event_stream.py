@@ -106,3 +106,47 @@ async def test_a_disconnect_stops_the_rest_of_the_stream() -> None:
     await stream.aclose()
     assert closed.is_set() and sent[0]["type"] == "http.response.start" and len(sent) > 2
     assert not any(m.get("more_body") is False for m in sent)
+
+
+async def test_an_error_in_the_stream_reaches_the_server() -> None:
+    async def failing() -> AsyncIterator[bytes]:
+        yield b"data: 0\n\n"
+        await asyncio.sleep(0)
+        raise RuntimeError("the stream broke")
+
+    async def send(message: Message) -> None:
+        pass
+
+    async def receive() -> Message:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    with pytest.raises(RuntimeError, match="the stream broke"):
+        await asyncio.wait_for(EventStream(failing())({"type": "http"}, receive, send), 5)
+
+
+async def test_a_cancelled_request_cancels_its_stream() -> None:
+    """Server shutdown cancels the request's task: the stream's own task ends with it, nothing is left behind."""
+    closed = asyncio.Event()
+
+    async def endless() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                yield b"data: tick\n\n"
+                await asyncio.sleep(0.01)
+        finally:
+            closed.set()
+
+    async def send(message: Message) -> None:
+        pass
+
+    async def receive() -> Message:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    request = asyncio.ensure_future(EventStream(endless())({"type": "http"}, receive, send))
+    await asyncio.sleep(0.05)
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    assert closed.is_set()
