@@ -36,7 +36,8 @@ from reelgate.storage.local import LocalStorage
 from reelgate.storage.s3 import S3Storage, make_store
 from reelgate.storage.space import short_of_space
 from reelgate.store.coalesce import Coalesced
-from reelgate.store.db import create_engine, migrate, pool_size, run_sync
+from reelgate.store.db import create_engine, migrate, pool_size, run_sync, sqlite_twin
+from reelgate.store.recent import Recent
 from reelgate.tasks.service import Policy, TaskService
 from reelgate.tasks.watchers import RowReader
 from reelgate.webhooks.sender import prune_forever, send_forever, send_policy
@@ -46,6 +47,12 @@ from reelgate.workers.runner import Worker
 
 log = logging.getLogger(__name__)
 
+#: How long a key's row read for one request serves the next ones: long enough that a burst, or a chat
+#: client's quick requests, read it once; short enough that a key disabled by another process (the CLI)
+#: stops reading its tasks within a moment. Nothing that charges trusts it (`billing.keys.refusal`).
+KEY_ROWS_KEPT_SECONDS = 2.0
+#: The most key rows kept: every real key many times over; made-up keys are never kept.
+KEY_ROWS_KEPT = 10_000
 #: How long a client is asked to wait before trying again when the disk is short of space.
 LOW_DISK_RETRY_AFTER = 60
 
@@ -79,13 +86,23 @@ class Runtime:
             )
 
     @cached_property
-    def key_rows(self) -> Coalesced[str, Any]:
-        """API key rows by digest, read for all the requests that arrive together (`api/auth.py`)."""
+    def key_rows(self) -> Recent[str, Any]:
+        """API key rows by digest (`api/auth.py`): kept for `KEY_ROWS_KEPT_SECONDS`, else read for all the
+        requests that arrive together in one query.
+
+        A change to a key through this process (the admin API) drops every kept row at once; one made
+        elsewhere (the CLI, another process) counts within seconds, and at once where money moves: the
+        admission transaction reads the key's state under its lock (`billing.keys.refusal`).
+        """
 
         async def read(digests: list[str]) -> dict[str, Any]:
             return await run_sync(self.engine, partial(keys.rows_by_digest, digests=digests))
 
-        return Coalesced(read)
+        rows: Recent[str, Any] = Recent(Coalesced(read).get, ttl=KEY_ROWS_KEPT_SECONDS, size=KEY_ROWS_KEPT)
+        for engine in (self.engine.sync_engine, sqlite_twin(self.engine)):
+            if engine is not None:
+                keys.on_changes(engine, rows.forget_all)
+        return rows
 
     def low_disk(self) -> list[Path]:
         """The folders a new video is written to (media, scratch, SQLite) short of `min_free_bytes`."""

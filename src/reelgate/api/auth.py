@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from reelgate.api.deps import runtime
 from reelgate.api.middleware import RATE_STATE
-from reelgate.billing.keys import ApiKey, digest, required, verified
+from reelgate.billing.keys import ApiKey, authenticate, digest, required, verified
 from reelgate.billing.limits import rate_state
 from reelgate.errors import ModelNotFound
 from reelgate.observability.logging import bind
@@ -37,12 +37,26 @@ def bearer_secret(header: str | None) -> str | None:
 async def current_key(request: Request, _scheme: Scheme) -> ApiKey:
     """The request's key; its rate-limit state is left for the `x-ratelimit-*` headers.
 
-    The key's row is read with those of the requests that arrive at the same time, in one query.
+    The key's row is read with those of the requests that arrive at the same time, in one query, and
+    serves the next requests for a moment (`Runtime.key_rows`); its balance may be as old: admission
+    reads the balance, and the key's state, afresh under the key's lock.
     """
     secret = required(bearer_secret(request.headers.get("authorization")))
     rt = runtime(request)
-    key = verified(secret, await rt.key_rows.get(digest(secret)))
+    return await _with_rate_state(request, verified(secret, await rt.key_rows.get(digest(secret))))
+
+
+async def fresh_key(request: Request, _scheme: Scheme) -> ApiKey:
+    """`current_key` read from the database now, for the answers that show the key's balance."""
+    secret = bearer_secret(request.headers.get("authorization"))
+    async with runtime(request).engine.connect() as conn:
+        key = await authenticate(conn, secret)
+    return await _with_rate_state(request, key)
+
+
+async def _with_rate_state(request: Request, key: ApiKey) -> ApiKey:
     bind(key_id=key.id)
+    rt = runtime(request)
     limits = rt.tasks.policy.limits.for_key(key)
     if limits.rpm:  # without a per-minute limit there are no headers to send, so nothing to count
         async with rt.engine.connect() as conn:

@@ -25,7 +25,7 @@ from pydantic import BeforeValidator
 
 from reelgate.admin.presenters import unix
 from reelgate.admin.schemas import BillingBalance, BillingSubscription, BillingUsage, CreditGrants, DailyCost, LineItem
-from reelgate.api.auth import current_key
+from reelgate.api.auth import fresh_key
 from reelgate.api.deps import runtime
 from reelgate.api.openapi import KEY_ERRORS, contract
 from reelgate.billing.keys import ApiKey
@@ -34,7 +34,7 @@ from reelgate.errors import InvalidRequest
 from reelgate.money import MICROS_PER_CREDIT, format_credits
 
 router = APIRouter(tags=["billing"])
-Key = Annotated[ApiKey, Depends(current_key)]
+Key = Annotated[ApiKey, Depends(fresh_key)]  # the balance as it is now, not as a kept row had it
 F = TypeVar("F", bound=Callable[..., Any])
 PREFIXES = ("/v1/dashboard/billing", "/dashboard/billing")
 

@@ -7,13 +7,13 @@ import hmac
 import json
 import re
 import secrets
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import Delete, Update, bindparam, event, insert, select, update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection
 from ulid import ULID
 
@@ -25,6 +25,9 @@ from reelgate.store.tables import api_keys
 KEY_PREFIX = "sk-"
 #: What `new_secret` makes: the prefix and 48 lower-case hex digits.
 WELL_FORMED = re.compile(r"sk-[0-9a-f]{48}")
+
+#: In a connection's `info`: it changed a key's row in the transaction now ending.
+_CHANGED = "reelgate_key_changed"
 
 #: What an operator may change on an existing key (`update_key`).
 EDITABLE = frozenset({"name", "expires_at", "allowed_models", "rpm_limit", "concurrency_limit", "player_block"})
@@ -172,35 +175,73 @@ def required(secret: str | None) -> str:
     return secret
 
 
+#: Reads the key rows with the digests bound to `digests`; built once, as it is read for every request.
+BY_DIGEST = select(api_keys).where(api_keys.c.digest.in_(bindparam("digests", expanding=True)))
+
+
 def rows_by_digest(conn: Connection, digests: Collection[str]) -> dict[str, Any]:
     """The key rows with these digests (for `verified`), by digest: many requests' keys in one read
     (synchronous: `store.db.run_sync` runs it on SQLite's twin engine)."""
-    rows = conn.execute(select(api_keys).where(api_keys.c.digest.in_(digests)))
+    rows = conn.execute(BY_DIGEST, {"digests": list(digests)})
     return {row.digest: row for row in rows}
 
 
 def verified(secret: str, row: Any) -> ApiKey:
-    """The key of `row` (read by the secret's digest) if it is enabled, else AuthenticationError."""
-    wanted = digest(secret)
-    if row is None or not hmac.compare_digest(row.digest, wanted) or row.deleted:
-        raise AuthenticationError(f"Incorrect API key provided: {_redact(secret)}.{_where_keys_come_from(secret)}")
-    key = _from_row(row)
-    if key.disabled:
-        raise AuthenticationError("This API key has been disabled.", code="api_key_disabled")
-    if key.is_expired(datetime.now(UTC)):
-        raise AuthenticationError("This API key has expired.", code="api_key_expired")
-    return key
+    """The key of `row` (read by the secret's digest) if it may be used, else AuthenticationError."""
+    if row is None or not hmac.compare_digest(row.digest, digest(secret)):
+        raise _incorrect(_redact(secret), own_shape=bool(WELL_FORMED.fullmatch(secret)))
+    refused = refusal(row, datetime.now(UTC))
+    if refused is not None:
+        raise refused
+    return _from_row(row)
 
 
-def _where_keys_come_from(secret: str) -> str:
-    """For a key shaped like this server's own: the hint that keys belong to one server's database."""
-    if not WELL_FORMED.fullmatch(secret):
-        return ""
-    return (
-        " Keys are made by `reelgate keys create` (or the /admin API) and only work on the server whose "
-        "database holds them: check that the key was created with the same data folder or --database-url "
-        "that this server logged at start-up."
-    )
+def refusal(row: Any, now: datetime) -> AuthenticationError | None:
+    """Why the key of `row` (its `hint`, `deleted`, `disabled` and `expires_at`) may not be used at `now`:
+    the error `verified` raises, for the admission transaction to raise too, whatever a cache says."""
+    if row.deleted:
+        return _incorrect(f"{row.hint[:3]}***{row.hint[-4:]}", own_shape=True)
+    if row.disabled:
+        return AuthenticationError("This API key has been disabled.", code="api_key_disabled")
+    if row.expires_at is not None and row.expires_at <= now:
+        return AuthenticationError("This API key has expired.", code="api_key_expired")
+    return None
+
+
+def on_changes(engine: Engine, changed: Callable[[], None]) -> None:
+    """Call `changed()` each time a transaction through `engine` that changed a key's row has ended.
+
+    Statements run with `ledger.BALANCE_ONLY` (a charge, a key's lock) do not count: everything that shows or
+    spends a balance reads it afresh. `changed` may be called from a worker thread.
+    """
+
+    def seen(conn: Any, statement: Any, _many: Any, _params: Any, options: Any, _result: Any) -> None:
+        if (
+            isinstance(statement, (Update, Delete))
+            and statement.table is api_keys
+            and not options.get(ledger.BALANCE_ONLY_OPTION)
+        ):
+            conn.info[_CHANGED] = True
+
+    def returned(_dbapi_connection: Any, record: Any) -> None:
+        if record.info.pop(_CHANGED, False):
+            changed()
+
+    event.listen(engine, "after_execute", seen)
+    event.listen(engine, "checkin", returned)
+
+
+def _incorrect(redacted: str, *, own_shape: bool) -> AuthenticationError:
+    hint = _WHERE_KEYS_COME_FROM if own_shape else ""
+    return AuthenticationError(f"Incorrect API key provided: {redacted}.{hint}")
+
+
+#: For a key shaped like this server's own: the hint that keys belong to one server's database.
+_WHERE_KEYS_COME_FROM = (
+    " Keys are made by `reelgate keys create` (or the /admin API) and only work on the server whose "
+    "database holds them: check that the key was created with the same data folder or --database-url "
+    "that this server logged at start-up."
+)
 
 
 def _redact(secret: str) -> str:

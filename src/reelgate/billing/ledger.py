@@ -20,6 +20,11 @@ from reelgate.money import format_credits
 from reelgate.store.paging import Page, PageRequest, fetch_page
 from reelgate.store.tables import api_keys, ledger
 
+BALANCE_ONLY_OPTION = "reelgate_balance_only"
+#: The execution options of a statement that changes no more of a key's row than its balance (a charge,
+#: the no-op update that takes a key's lock): rows kept by `keys.on_changes`' listeners stay kept.
+BALANCE_ONLY = {BALANCE_ONLY_OPTION: True}
+
 
 class EntryKind(StrEnum):
     CREDIT = "credit"  #: money added by an operator (the opening balance, a top-up)
@@ -51,6 +56,7 @@ async def debit(conn: AsyncConnection, key_id: str, amount: int, task_id: str) -
         .where(api_keys.c.id == key_id, api_keys.c.balance >= amount)
         .values(balance=api_keys.c.balance - amount)
         .returning(api_keys.c.balance)
+        .execution_options(**BALANCE_ONLY)
     )
     balance = result.scalar_one_or_none()
     if balance is None:
@@ -83,10 +89,7 @@ def charge_all(conn: Connection, charges: list[Charge]) -> None:
     if not charges:
         return
     last = {charge.key_id: charge.balance_after for charge in charges}
-    conn.execute(
-        update(api_keys).where(api_keys.c.id == bindparam("key")).values(balance=bindparam("left")),
-        [{"key": key_id, "left": left} for key_id, left in last.items()],
-    )
+    conn.execute(_SET_BALANCE, [{"key": key_id, "left": left} for key_id, left in last.items()])
     now = datetime.now(UTC)
     entries = [
         {
@@ -100,7 +103,17 @@ def charge_all(conn: Connection, charges: list[Charge]) -> None:
         }
         for c in charges
     ]
-    conn.execute(insert(ledger), entries)
+    conn.execute(_INSERT_ENTRY, entries)
+
+
+# Built once: `charge_all` runs for every admission.
+_SET_BALANCE = (
+    update(api_keys)
+    .where(api_keys.c.id == bindparam("key"))
+    .values(balance=bindparam("left"))
+    .execution_options(**BALANCE_ONLY)
+)
+_INSERT_ENTRY = insert(ledger)
 
 
 async def refund(conn: AsyncConnection, key_id: str, amount: int, task_id: str) -> int:
@@ -110,6 +123,7 @@ async def refund(conn: AsyncConnection, key_id: str, amount: int, task_id: str) 
         .where(api_keys.c.id == key_id)
         .values(balance=api_keys.c.balance + amount)
         .returning(api_keys.c.balance)
+        .execution_options(**BALANCE_ONLY)
     )
     balance = int(result.scalar_one())
     await _record(conn, key_id, task_id, EntryKind.REFUND, amount, balance, "task failed")
@@ -123,6 +137,7 @@ async def credit(conn: AsyncConnection, key_id: str, amount: int, note: str) -> 
         .where(api_keys.c.id == key_id)
         .values(balance=api_keys.c.balance + amount)
         .returning(api_keys.c.balance)
+        .execution_options(**BALANCE_ONLY)
     )
     balance = int(result.scalar_one())
     await _record(conn, key_id, None, EntryKind.CREDIT, amount, balance, note)
@@ -143,6 +158,7 @@ async def adjust(conn: AsyncConnection, key_id: str, amount: int, reason: str) -
         .where(api_keys.c.id == key_id, api_keys.c.balance + amount >= 0)
         .values(balance=api_keys.c.balance + amount)
         .returning(api_keys.c.balance)
+        .execution_options(**BALANCE_ONLY)
     )
     balance = result.scalar_one_or_none()
     if balance is None:

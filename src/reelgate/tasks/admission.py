@@ -6,7 +6,8 @@ for its own BEGIN, COMMIT and pool checkout. Here a request joins the group wait
 transaction; one transaction at a time admits a whole group:
 
 1. lock the group's keys (in sorted order, so that two processes never wait for each other) and read
-   their balances, in one statement,
+   their balances and states, in one statement: a key disabled, deleted or expired since the request
+   read it (in another process, say, while this one kept its row) is refused here,
 2. read the running tasks with any of the group's request hashes, once,
 3. decide each request in arrival order, in Python, exactly as one transaction each would: join a
    running task or an identical request earlier in the group, else charge it if the balance covers it,
@@ -22,13 +23,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reelgate.billing import ledger
+from reelgate.billing import keys, ledger
 from reelgate.billing.ledger import Charge
 from reelgate.errors import ReelgateError
 from reelgate.store.db import is_unavailable, run_sync
@@ -41,6 +44,15 @@ log = logging.getLogger(__name__)
 #: The most requests one transaction admits; more wait for the next.
 MAX_GROUP = 500
 RUNNING = (TaskStatus.QUEUED.value, TaskStatus.IN_PROGRESS.value)
+#: What admission reads of each key under its lock: the balance, and whether the key may be used.
+KEY_STATE = (
+    api_keys.c.id,
+    api_keys.c.balance,
+    api_keys.c.hint,
+    api_keys.c.disabled,
+    api_keys.c.deleted,
+    api_keys.c.expires_at,
+)
 
 #: What a request becomes: its new task (True) or the running task it joined (False), or the error
 #: that refused it.
@@ -111,43 +123,54 @@ def decide_and_write(conn: Connection, group: list[Request], joining: bool) -> l
     """Admit a group in the transaction `conn` is in; what became of each request, in order."""
     key_ids = sorted({request.task.key_id for request in group})
     hashes = [r.request_hash for r in group if r.join_running] if joining else []
-    decide = Decisions(_locked_balances(conn, key_ids), _running(conn, hashes), joining=joining)
+    decide = Decisions(_locked_keys(conn, key_ids), _running(conn, hashes), joining=joining)
     outcomes = [decide(request) for request in group]
     ledger.charge_all(conn, decide.charges)
     repo.insert_tasks(conn, decide.created)
     return outcomes
 
 
-def _locked_balances(conn: Connection, key_ids: list[str]) -> dict[str, int]:
-    """The keys' balances, read as their rows are locked for the rest of the transaction: on PostgreSQL in
-    one statement that locks them in sorted order (so that two processes never wait for each other), on
-    SQLite by a write, which takes the one writer's lock."""
-    theirs, balances = api_keys.c.id.in_(key_ids), (api_keys.c.id, api_keys.c.balance)
-    if conn.dialect.name == "postgresql":
-        locking = select(*balances).where(theirs).order_by(api_keys.c.id)
-        rows = conn.execute(locking.with_for_update(key_share=True))  # the lock an UPDATE of the row takes
-    else:
-        rows = conn.execute(update(api_keys).where(theirs).values(balance=api_keys.c.balance).returning(*balances))
-    return {row.id: int(row.balance) for row in rows}
+def _locked_keys(conn: Connection, key_ids: list[str]) -> dict[str, Any]:
+    """The keys' balances and states (`keys.refusal`), read as their rows are locked for the rest of the
+    transaction: on PostgreSQL in one statement that locks them in sorted order (so that two processes
+    never wait for each other), on SQLite by a write, which takes the one writer's lock."""
+    locking = _LOCK_IN_ORDER if conn.dialect.name == "postgresql" else _LOCK_BY_WRITE
+    return {row.id: row for row in conn.execute(locking, {"key_ids": key_ids})}
 
 
 def _running(conn: Connection, hashes: list[str]) -> dict[str, Task]:
     """The newest running task of each hash."""
     if not hashes:
         return {}
-    rows = conn.execute(
-        select(tasks)
-        .where(tasks.c.request_hash.in_(sorted(set(hashes))), tasks.c.status.in_(RUNNING))
-        .order_by(tasks.c.created_at)
-    )
+    rows = conn.execute(_RUNNING_WITH_HASHES, {"hashes": sorted(set(hashes))})
     return {row.request_hash: Task.from_row(row) for row in rows}
+
+
+# The statements each admission runs, built once: building them took as long as SQLite ran them.
+_THEIRS = api_keys.c.id.in_(bindparam("key_ids", expanding=True))
+#: Takes the lock an UPDATE of the row takes.
+_LOCK_IN_ORDER = select(*KEY_STATE).where(_THEIRS).order_by(api_keys.c.id).with_for_update(key_share=True)
+_LOCK_BY_WRITE = (
+    update(api_keys)
+    .where(_THEIRS)
+    .values(balance=api_keys.c.balance)
+    .returning(*KEY_STATE)
+    .execution_options(**ledger.BALANCE_ONLY)
+)
+_RUNNING_WITH_HASHES = (
+    select(tasks)
+    .where(tasks.c.request_hash.in_(bindparam("hashes", expanding=True)), tasks.c.status.in_(RUNNING))
+    .order_by(tasks.c.created_at)
+)
 
 
 class Decisions:
     """Each request of a group in turn, as its own transaction would have decided it."""
 
-    def __init__(self, balances: dict[str, int], running: dict[str, Task], *, joining: bool) -> None:
-        self._balances = balances
+    def __init__(self, locked: dict[str, Any], running: dict[str, Task], *, joining: bool) -> None:
+        self._locked = locked
+        self._now = datetime.now(UTC)
+        self._balances = {key_id: int(row.balance) for key_id, row in locked.items()}
         self._joining = joining
         #: Running tasks by request hash, the group's new ones added as they are decided.
         self._running = dict(running)
@@ -156,6 +179,9 @@ class Decisions:
 
     def __call__(self, request: Request) -> Outcome:
         task = request.task
+        refused = keys.refusal(self._locked[task.key_id], self._now)
+        if refused is not None:  # disabled, deleted or expired since the request's key was read
+            return refused
         joined = self._running.get(request.request_hash) if self._joining and request.join_running else None
         if joined is not None:
             return joined, False

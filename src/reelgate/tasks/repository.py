@@ -29,8 +29,12 @@ def insert_tasks(conn: Connection, new: list[tuple[Task, str | None]]) -> None:
     """Insert tasks (each with its request hash) in one statement, as `insert_task` would one by one
     (synchronous, as the group admissions run: `tasks/admission.py`)."""
     if new:
-        conn.execute(insert(tasks), [_row(task, request_hash) for task, request_hash in new])
+        conn.execute(_INSERT_TASK, [_row(task, request_hash) for task, request_hash in new])
         notify_all(conn, [task for task, _ in new])
+
+
+#: Built once: `insert_tasks` runs for every admission.
+_INSERT_TASK = insert(tasks)
 
 
 def _row(task: Task, request_hash: str | None) -> dict[str, Any]:

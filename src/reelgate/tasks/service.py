@@ -20,7 +20,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from reelgate.backends.base import Orientation
-from reelgate.billing import ledger
+from reelgate.billing import keys, ledger
 from reelgate.billing.keys import ApiKey
 from reelgate.billing.limits import Limits, RateState, enforce
 from reelgate.catalog import ModelEntry, Size
@@ -35,7 +35,7 @@ from reelgate.store.paging import Page, PageRequest
 from reelgate.store.tables import api_keys
 from reelgate.tasks import dedupe
 from reelgate.tasks import repository as repo
-from reelgate.tasks.admission import GroupCommit
+from reelgate.tasks.admission import KEY_STATE, GroupCommit
 from reelgate.tasks.models import Task, TaskStatus
 from reelgate.tasks.watchers import RowReader
 
@@ -327,5 +327,10 @@ def _characters(submission: Submission) -> str | None:
 
 
 async def _lock_key(conn: AsyncConnection, key_id: str) -> None:
-    """Take the key's row lock (PostgreSQL) or the write lock (SQLite) for the rest of the transaction."""
-    await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(balance=api_keys.c.balance))
+    """Take the key's row lock (PostgreSQL) or the write lock (SQLite) for the rest of the transaction, and
+    refuse a key disabled, deleted or expired since the request read it (`keys.refusal`)."""
+    locking = update(api_keys).where(api_keys.c.id == key_id).values(balance=api_keys.c.balance)
+    found = await conn.execute(locking.returning(*KEY_STATE).execution_options(**ledger.BALANCE_ONLY))
+    refused = keys.refusal(found.one(), datetime.now(UTC))
+    if refused is not None:
+        raise refused
