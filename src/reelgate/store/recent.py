@@ -54,8 +54,8 @@ class Recent(Generic[K, V]):
             return kept[1]
         generation = self._generation
         value = await self._read(key)
-        if value is not None and generation == self._generation:
-            self._keep(key, value, now + self._ttl)
+        if value is not None:
+            self._keep(key, value, now + self._ttl, generation)
         return value
 
     def forget_all(self) -> None:
@@ -63,9 +63,11 @@ class Recent(Generic[K, V]):
         self._generation += 1
         self._kept = {}
 
-    def _keep(self, key: K, value: V, until: float) -> None:
+    def _keep(self, key: K, value: V, until: float, generation: int) -> None:
         kept = self._kept
         kept.pop(key, None)
         if len(kept) >= self._size:
             del kept[next(iter(kept))]
         kept[key] = (until, value)
+        if generation != self._generation:  # forgotten since the read began, perhaps by another thread
+            kept.pop(key, None)
