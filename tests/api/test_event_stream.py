@@ -45,6 +45,25 @@ def _app(response: Callable[[AsyncIterator[bytes]], StreamingResponse]) -> ASGIA
     return app
 
 
+async def _endless(closed: asyncio.Event) -> AsyncIterator[bytes]:
+    """A stream that never ends by itself; `closed` is set once it has been closed."""
+    try:
+        while True:
+            yield b"data: tick\n\n"
+            await asyncio.sleep(0.01)
+    finally:
+        closed.set()
+
+
+async def _never_disconnects() -> Message:
+    await asyncio.sleep(3600)
+    raise AssertionError("unreachable")
+
+
+async def _drop(message: Message) -> None:
+    pass
+
+
 async def _get(app: ASGIApp) -> httpx.Response:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         return await client.get("/")
@@ -66,13 +85,9 @@ async def test_head_and_first_chunk_leave_before_other_ready_work() -> None:
     async def send(message: Message) -> None:
         order.append(message["type"] + (f" {message['body']!r}" if message.get("body") else ""))
 
-    async def receive() -> Message:
-        await asyncio.sleep(3600)
-        raise AssertionError("unreachable")
-
     asyncio.get_running_loop().call_soon(order.append, "other work")
     scope: Scope = {"type": "http", "asgi": {"spec_version": "2.3"}}
-    await EventStream(_chunks(2))(scope, receive, send)
+    await EventStream(_chunks(2))(scope, _never_disconnects, send)
     assert order == [
         "http.response.start",
         "http.response.body b'data: 0\\n\\n'",
@@ -86,14 +101,6 @@ async def test_a_disconnect_stops_the_rest_of_the_stream() -> None:
     sent: list[Message] = []
     closed = asyncio.Event()
 
-    async def endless() -> AsyncIterator[bytes]:
-        try:
-            while True:
-                yield b"data: tick\n\n"
-                await asyncio.sleep(0.01)
-        finally:
-            closed.set()
-
     async def send(message: Message) -> None:
         sent.append(message)
 
@@ -101,7 +108,7 @@ async def test_a_disconnect_stops_the_rest_of_the_stream() -> None:
         await asyncio.sleep(0.05)
         return {"type": "http.disconnect"}
 
-    stream = endless()
+    stream = _endless(closed)
     await asyncio.wait_for(EventStream(stream)({"type": "http"}, receive, send), 5)
     await stream.aclose()
     assert closed.is_set() and sent[0]["type"] == "http.response.start" and len(sent) > 2
@@ -114,37 +121,14 @@ async def test_an_error_in_the_stream_reaches_the_server() -> None:
         await asyncio.sleep(0)
         raise RuntimeError("the stream broke")
 
-    async def send(message: Message) -> None:
-        pass
-
-    async def receive() -> Message:
-        await asyncio.sleep(3600)
-        raise AssertionError("unreachable")
-
     with pytest.raises(RuntimeError, match="the stream broke"):
-        await asyncio.wait_for(EventStream(failing())({"type": "http"}, receive, send), 5)
+        await asyncio.wait_for(EventStream(failing())({"type": "http"}, _never_disconnects, _drop), 5)
 
 
 async def test_a_cancelled_request_cancels_its_stream() -> None:
     """Server shutdown cancels the request's task: the stream's own task ends with it, nothing is left behind."""
     closed = asyncio.Event()
-
-    async def endless() -> AsyncIterator[bytes]:
-        try:
-            while True:
-                yield b"data: tick\n\n"
-                await asyncio.sleep(0.01)
-        finally:
-            closed.set()
-
-    async def send(message: Message) -> None:
-        pass
-
-    async def receive() -> Message:
-        await asyncio.sleep(3600)
-        raise AssertionError("unreachable")
-
-    request = asyncio.ensure_future(EventStream(endless())({"type": "http"}, receive, send))
+    request = asyncio.ensure_future(EventStream(_endless(closed))({"type": "http"}, _never_disconnects, _drop))
     await asyncio.sleep(0.05)
     request.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -50,9 +50,6 @@ class ApiKey:
     #: Whether chat replies end with an HTML video player block; None means the server's setting.
     player_block: bool | None = None
 
-    def is_expired(self, now: datetime) -> bool:
-        return self.expires_at is not None and self.expires_at <= now
-
 
 def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
