@@ -2,8 +2,8 @@
 
 Starts both servers on loopback ports, sends N streamed requests to each, one at a time, and prints
 p50/p99 of the time to the first `data:` line carrying content, and the ratio of reelgate to the floor.
-reelgate's requests are real: each one authenticates, charges a key and inserts a task (rendered in
-the background on a tiny model) before its first chunk leaves.
+reelgate's requests are real: each one (with its own prompt) authenticates, charges a key and inserts a
+task (rendered in the background on a tiny model) before its first chunk leaves.
 
     .venv/bin/python bench/first_byte.py --requests 200
 """
@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -68,11 +68,11 @@ def first_chunk_seconds(client: httpx.Client, url: str, headers: dict[str, str],
     raise RuntimeError("stream ended without content")
 
 
-def measure(url: str, headers: dict[str, str], body: dict, n: int) -> list[float]:  # type: ignore[type-arg]
+def measure(url: str, headers: dict[str, str], body: Callable[[int], dict], n: int) -> list[float]:  # type: ignore[type-arg]
     with httpx.Client(timeout=30) as client:
-        for _ in range(5):  # warm-up: imports, connection pools, SQLite page cache
-            first_chunk_seconds(client, url, headers, body)
-        return [first_chunk_seconds(client, url, headers, body) for _ in range(n)]
+        for i in range(5):  # warm-up: imports, connection pools, SQLite page cache
+            first_chunk_seconds(client, url, headers, body(-1 - i))
+        return [first_chunk_seconds(client, url, headers, body(i)) for i in range(n)]
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -100,11 +100,12 @@ def run_reelgate(n: int, data_dir: Path) -> list[float]:
         check=True,
     ).stdout.strip()
     command = [*base, "serve", "--port", str(port), "--data-dir", str(data_dir)]
-    body = {
-        "model": "bench-tiny",
-        "stream": True,
-        "messages": [{"role": "user", "content": "中国街头吃西瓜,生成视频比例9:16"}],
-    }
+
+    def body(i: int) -> dict:  # type: ignore[type-arg]
+        # Each request its own prompt: the same one again would join the running task (resend protection).
+        message = {"role": "user", "content": f"中国街头吃西瓜 {i},生成视频比例9:16"}
+        return {"model": "bench-tiny", "stream": True, "messages": [message]}
+
     with server(command, env, f"http://127.0.0.1:{port}/healthz"):
         return measure(f"http://127.0.0.1:{port}/v1/chat/completions", {"Authorization": key}, body, n)
 
@@ -124,8 +125,7 @@ def run_bare(n: int) -> list[float]:
         "warning",
     ]
     with server(command, dict(os.environ), f"http://127.0.0.1:{port}/docs"):
-        body = {"model": "x", "stream": True, "messages": []}
-        return measure(f"http://127.0.0.1:{port}/v1/chat/completions", {}, body, n)
+        return measure(f"http://127.0.0.1:{port}/v1/chat/completions", {}, lambda _: {"model": "x", "stream": True}, n)
 
 
 def main() -> None:

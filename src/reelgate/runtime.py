@@ -153,6 +153,8 @@ async def open_runtime(
     await migrate(engine)
     bus = LocalEventBus()
     storage = make_storage(settings, metrics)
+    for folder in video_folders(settings):  # measuring a missing folder's free space walks its path each request
+        folder.mkdir(parents=True, exist_ok=True)
     # With REELGATE_RUN_BACKENDS this process claims, dispatches and polls for only its own backends.
     only = frozenset(backends) if settings.run_backends else None
     worker = Worker(

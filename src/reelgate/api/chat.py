@@ -198,7 +198,7 @@ async def _following(
     one. The dots run on this stream's own clock: however slow the database, they leave on time."""
     half = keepalive / 2 if keepalive else 2.0
     last_sent = time.monotonic()
-    async with tasks.follow(task.id) as snapshots:
+    async with tasks.follow(task) as snapshots:
         while not markdown.ended:
             snapshot = await snapshots.next(last_sent + half - time.monotonic() if keepalive else half)
             pieces = markdown.advance(snapshot) if snapshot else []

@@ -61,9 +61,11 @@ class LocalEventBus:
                 listener.put(error)
 
     @asynccontextmanager
-    async def subscribe(self, task_id: str) -> AsyncIterator[LocalSubscription]:
+    async def subscribe(self, task_id: str, current: Task | None = None) -> AsyncIterator[LocalSubscription]:
+        """Listen to the task, starting from the last snapshot published here, else from `current` (the row
+        as the caller read it), if given."""
         subscription = LocalSubscription()
-        latest = self._latest.get(task_id)
+        latest = self._latest.setdefault(task_id, current) if current is not None else self._latest.get(task_id)
         if latest is not None:
             subscription.put(latest)
         self._listeners[task_id].add(subscription)

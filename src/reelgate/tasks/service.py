@@ -301,14 +301,15 @@ class TaskService:
             return await repo.task_for_file(conn, key)
 
     @asynccontextmanager
-    async def follow(self, task_id: str) -> AsyncIterator[Subscription]:
-        """The task's snapshots as they come: first as it is now, then each change until it ends.
+    async def follow(self, task: Task) -> AsyncIterator[Subscription]:
+        """The task's snapshots as they come: first `task` (as the caller just read or wrote it) or the newer
+        one this process already follows, then each change until it ends.
 
-        Nothing here reads the row: one reader (`tasks/watchers.py`) reads it for every stream of this
-        process, so a stream's silences are its own to fill. The same snapshot may come twice.
+        Nothing here reads the row: changes made here are published as they are written, and one reader
+        (`tasks/watchers.py`) re-reads every followed task for the changes made elsewhere, so a stream's
+        silences are its own to fill. The same snapshot may come twice.
         """
-        async with self._bus.subscribe(task_id) as subscription:
-            self._rows.want(task_id)
+        async with self._bus.subscribe(task.id, task) as subscription:
             yield subscription
 
 
