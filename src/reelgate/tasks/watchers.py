@@ -1,10 +1,10 @@
 """One reader of the task rows watched in this process, for all of their streams at once.
 
-Streams never read the database themselves: a stream subscribes to the event bus and asks for its
-task's first snapshot (`want`), and this reader reads every wanted row in one query — so 500 streams
-opened together cost a handful of reads, not 500. Every `poll_seconds` it also reads all watched tasks
-that have not ended, so that a change made by another process (a `reelgate worker` on the same SQLite
-file, PostgreSQL without its notifications) is seen; a snapshot is published only when it changed.
+Streams never read the database themselves: a stream starts from the snapshot its request just wrote
+or read (`TaskService.follow`) and hears of every change made in this process from the event bus, as it
+is written. Every `poll_seconds` this reader reads all watched tasks that have not ended, in a few
+queries, so that a change made by another process (a `reelgate worker` on the same SQLite file,
+PostgreSQL without its notifications) is seen; a snapshot is published only when it changed.
 
 When a read fails (the database went away), each stream of those tasks is told, and ends with its
 last words; the tasks themselves go on.
@@ -13,12 +13,11 @@ last words; the tasks themselves go on.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from collections.abc import Collection
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reelgate.errors import NotFound
@@ -32,47 +31,40 @@ log = logging.getLogger(__name__)
 #: Ids per query: well under SQLite's bound-parameter limit.
 BATCH = 500
 
+#: The columns a task is made of: its worker, heartbeat (written every few seconds while it runs) and request
+#: hash are no change to its watchers. Built once: it runs for every watched task each poll.
+_SELECT = select(*(c for c in tasks.c if c.name not in ("worker_id", "heartbeat_at", "request_hash")))
+
 
 class RowReader:
     def __init__(self, engine: AsyncEngine, bus: LocalEventBus, poll_seconds: float) -> None:
         self._engine = engine
         self._bus = bus
         self.poll_seconds = poll_seconds
-        self._wanted: set[str] = set()
-        self._wake = asyncio.Event()
-        self._lookups: Coalesced[str, Task] = Coalesced(self._read)
+        #: Each watched task's row as last read, and the task made of it: an unchanged row (nearly every
+        #: row at nearly every poll) is compared, not made into a task again.
+        self._seen: dict[str, tuple[tuple[Any, ...], Task]] = {}
+        self._lookups: Coalesced[str, Task] = Coalesced(self._read_tasks)
 
     async def read(self, task_id: str) -> Task | None:
         """The task as stored, read in one query with the others asked for meanwhile (PostgreSQL's
         notifications of many tasks at once)."""
         return await self._lookups.get(task_id)
 
-    def want(self, task_id: str) -> None:
-        """Read the task soon (with whatever else is wanted meanwhile) and publish it to its watchers."""
-        self._wanted.add(task_id)
-        self._wake.set()
-
     async def run(self) -> None:
-        """Read what is wanted as it comes, and every watched task each `poll_seconds`, until cancelled."""
-        next_poll = time.monotonic() + self.poll_seconds
+        """Read every watched task each `poll_seconds`, until cancelled."""
         while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, next_poll - time.monotonic())):
-                    await self._wake.wait()
-            ids = set(self._wanted)
-            if time.monotonic() >= next_poll:
-                ids.update(self._bus.watched())
-                next_poll = time.monotonic() + self.poll_seconds
-            self._wanted.clear()
-            self._wake.clear()
+            await asyncio.sleep(self.poll_seconds)
             try:
-                await self.refresh(ids)
+                await self.refresh(self._bus.watched())
             except Exception:  # a bug here must not stop every stream of the process from following
                 log.exception("task rows could not be refreshed; trying again at the next poll")
 
     async def refresh(self, task_ids: Collection[str]) -> None:
         """Read the tasks and publish what changed; their watchers hear of a failed read."""
         ordered = sorted(task_ids)
+        for gone in self._seen.keys() - ordered:  # what is kept is bounded by what is watched
+            del self._seen[gone]
         for start in range(0, len(ordered), BATCH):
             chunk = ordered[start : start + BATCH]
             try:
@@ -81,12 +73,24 @@ class RowReader:
                 log.warning("task rows could not be read (%r); their streams end", exc)
                 self._bus.fail(chunk, exc)
                 continue
-            for task in found.values():
-                self._bus.refreshed(task)
+            for task_id, row in found.items():
+                self._bus.refreshed(self._task(task_id, row))
             missing = [task_id for task_id in chunk if task_id not in found]
             self._bus.fail(missing, NotFound("The task no longer exists.", param="id"))
 
-    async def _read(self, task_ids: list[str]) -> dict[str, Task]:
+    def _task(self, task_id: str, row: Row[Any]) -> Task:
+        """The task of `row`, made again only if the row changed since it was last read. Even an unchanged
+        row's task goes through `refreshed`: the snapshot last published may be one the row never held (a
+        stream's stale starting point, a write published before its transaction rolled back)."""
+        values = tuple(row)
+        seen = self._seen.get(task_id)
+        if seen is None or seen[0] != values:
+            seen = self._seen[task_id] = (values, Task.from_row(row))
+        return seen[1]
+
+    async def _read_tasks(self, task_ids: list[str]) -> dict[str, Task]:
+        return {task_id: Task.from_row(row) for task_id, row in (await self._read(task_ids)).items()}
+
+    async def _read(self, task_ids: list[str]) -> dict[str, Row[Any]]:
         async with self._engine.connect() as conn:
-            rows = await conn.execute(select(tasks).where(tasks.c.id.in_(task_ids)))
-            return {task.id: task for task in map(Task.from_row, rows)}
+            return {row.id: row for row in await conn.execute(_SELECT.where(tasks.c.id.in_(task_ids)))}
