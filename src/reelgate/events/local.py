@@ -51,7 +51,12 @@ class LocalEventBus:
 
     def refreshed(self, task: Task) -> None:
         """Publish a snapshot read from the row only if it differs from the last one published."""
-        if self._latest.get(task.id) != task:
+        latest = self._latest.get(task.id)
+        if latest is task:  # the row reader's task of an unchanged row (`tasks/watchers.py`)
+            return
+        if latest == task:
+            self._latest[task.id] = task  # so that the reader's next poll of the same row stops at `is`
+        else:
             self.publish(task)
 
     def fail(self, task_ids: Iterable[str], error: Exception) -> None:
