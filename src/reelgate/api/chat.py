@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import replace
 from typing import Annotated, Any
 
@@ -99,9 +99,11 @@ async def create_chat_completion(
     meta = CompletionMeta(f"chatcmpl-{task.id.removeprefix('task_')}", int(time.time()), entry.name)
     if params.stream:
         pieces = markdown_pieces(rt.tasks, task, markdown, rt.settings.keepalive_seconds)
-        body = chat_chunks(meta, pieces, prompt=spec.prompt, include_usage=params.include_usage)
+        opening = markdown.header(task)
+        body = chat_chunks(meta, opening, pieces, prompt=spec.prompt, include_usage=params.include_usage)
         return EventStream(rt.metrics.track_stream(body))
-    content = "".join([piece async for piece in markdown_pieces(rt.tasks, task, markdown, None)])
+    pieces = markdown_pieces(rt.tasks, task, markdown, None)
+    content = "".join([*markdown.header(task), *[piece async for piece in pieces]])
     return JSONResponse(_completion(meta, content, spec.prompt).model_dump())
 
 
@@ -123,13 +125,8 @@ async def _background(
     meta = CompletionMeta(f"chatcmpl-{str(ULID()).lower()}", int(time.time()), model)
     prompt = instruction_text(params.messages)
     if params.stream:
-        body = chat_chunks(meta, _pieces(content), prompt=prompt, include_usage=params.include_usage)
-        return EventStream(body)
+        return EventStream(chat_chunks(meta, [content], prompt=prompt, include_usage=params.include_usage))
     return JSONResponse(_completion(meta, content, prompt).model_dump())
-
-
-async def _pieces(content: str) -> AsyncIterator[str]:
-    yield content
 
 
 def _player(request: Request, key: ApiKey) -> bool:
@@ -176,19 +173,16 @@ def _weight(params: str) -> float:
         return 0.0
 
 
-async def markdown_pieces(
+def markdown_pieces(
     tasks: TaskService, task: Task, markdown: ChatMarkdown, keepalive: float | None
-) -> AsyncIterator[str]:
-    """The header, then pieces as the task moves, with keep-alive dots in silences (if `keepalive`).
+) -> AsyncGenerator[str, None]:
+    """After the header (`markdown.header`), pieces as the task moves, with keep-alive dots in silences (if
+    `keepalive`).
 
     If the task cannot be followed any further (the database went away), the last piece says that it is
     still running and links its raw data; the task itself goes on.
     """
-    for piece in markdown.header(task):
-        yield piece
-    following = _following(tasks, task, markdown, keepalive)
-    async for piece in with_last_words(following, lambda: markdown.interrupted(task.id)):
-        yield piece
+    return with_last_words(_following(tasks, task, markdown, keepalive), lambda: markdown.interrupted(task.id))
 
 
 async def _following(

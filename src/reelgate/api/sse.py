@@ -99,15 +99,27 @@ class ContentLines:
 
 
 async def chat_chunks(
-    meta: CompletionMeta, pieces: AsyncIterator[str], *, prompt: str, include_usage: bool
+    meta: CompletionMeta,
+    opening: list[str],
+    pieces: AsyncIterator[str] | None = None,
+    *,
+    prompt: str,
+    include_usage: bool,
 ) -> AsyncIterator[bytes]:
-    """The whole SSE body: content chunks, the stop chunk, the usage chunk if asked, [DONE]."""
+    """The whole SSE body: content chunks, the stop chunk, the usage chunk if asked, [DONE].
+
+    The `opening` pieces (a chat video's JSON block and ID line) are ready at once: their chunks leave
+    together, in one write, and the `pieces` that follow each in its own as it comes.
+    """
     lines = ContentLines.of(meta)
-    sent: list[str] = []
+    sent = list(opening)
+    if opening:
+        yield b"".join(lines.line(piece, first=i == 0) for i, piece in enumerate(opening))
     try:
-        async for piece in pieces:
-            yield lines.line(piece, first=not sent)
-            sent.append(piece)
+        if pieces is not None:
+            async for piece in pieces:
+                yield lines.line(piece, first=not sent)
+                sent.append(piece)
     except Exception:
         log.exception("a chat stream's content failed; ending it")
     yield encode(stop_chunk(meta))
