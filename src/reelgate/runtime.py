@@ -67,6 +67,8 @@ class Runtime:
     dispatcher: LocalDispatcher
     tasks: TaskService
     metrics: Metrics
+    #: Re-reads the tasks this process's streams follow (`tasks/watchers.py`).
+    rows: RowReader
     backends: Mapping[str, Backend] = field(default_factory=dict)
 
     def backend_problems(self) -> dict[str, str]:
@@ -177,8 +179,8 @@ async def open_runtime(
         retention=timedelta(days=settings.retention_days) if settings.retention_days else None,
     )
     rows = RowReader(engine, bus, poll_seconds=settings.keepalive_seconds / 2)
-    tasks = TaskService(engine, dispatcher, bus, policy, metrics, storage, runs=only, rows=rows)
-    runtime = Runtime(settings, catalog, engine, bus, storage, dispatcher, tasks, metrics, backends)
+    tasks = TaskService(engine, dispatcher, bus, policy, metrics, storage, runs=only)
+    runtime = Runtime(settings, catalog, engine, bus, storage, dispatcher, tasks, metrics, rows, backends)
     await dispatcher.start()
     managed = [m for m in map(lifecycle, backends.values()) if m is not None]
     # Loading weights takes minutes: readiness reports it while the server already answers.
@@ -196,7 +198,7 @@ async def open_runtime(
     cleanup = orphans.sweep_forever(engine, storage, settings.work_dir, settings)
     sweepers.append(asyncio.create_task(cleanup, name="reelgate-orphans"))
     if engine.dialect.name == "postgresql":
-        listener = make_listener(runtime, settings.resolved_database_url, rows)
+        listener = make_listener(runtime, settings.resolved_database_url)
         sweepers.append(asyncio.create_task(listener.run(), name="reelgate-notifications"))
     try:
         with _collector_for_serving():
@@ -242,7 +244,7 @@ def _collector_for_serving() -> Iterator[None]:
         gc.unfreeze()
 
 
-def make_listener(runtime: Runtime, database_url: str, rows: RowReader) -> Listener:
+def make_listener(runtime: Runtime, database_url: str) -> Listener:
     """PostgreSQL's wake-ups for this process: its backends' new tasks, and changes of tasks watched here
     (the tasks noticed together read in one query: a group of 500 admissions notifies 500 at once)."""
     return Listener(
@@ -250,7 +252,7 @@ def make_listener(runtime: Runtime, database_url: str, rows: RowReader) -> Liste
         backends=runtime.backends,
         on_queued=runtime.dispatcher.submit,
         watched=runtime.bus.watching,
-        read=rows.read,
+        read=runtime.rows.read,
         publish=runtime.bus.refreshed,
         metrics=runtime.metrics,
     )

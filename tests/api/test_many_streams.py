@@ -113,7 +113,7 @@ async def test_keep_alive_leaves_on_time_while_the_task_row_cannot_be_read(
     settings = make_settings(tmp_path, keepalive_seconds=0.4)
     async with live_server(settings, {"procedural": gated}) as server, httpx.AsyncClient(timeout=60) as client:
         key = await server.create_key("10")
-        rows = server.app.state.runtime.tasks._rows
+        rows = server.app.state.runtime.rows
         stuck, reading = asyncio.Event(), asyncio.Event()
         real_read = rows._read
 

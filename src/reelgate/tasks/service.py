@@ -37,7 +37,6 @@ from reelgate.tasks import dedupe
 from reelgate.tasks import repository as repo
 from reelgate.tasks.admission import KEY_STATE, GroupCommit
 from reelgate.tasks.models import Task, TaskStatus
-from reelgate.tasks.watchers import RowReader
 
 
 @dataclass(frozen=True)
@@ -98,8 +97,6 @@ class TaskService:
         metrics: Metrics | None = None,
         storage: Storage | None = None,
         runs: Collection[str] | None = None,
-        *,
-        rows: RowReader,
     ) -> None:
         self._engine = engine
         self._dispatcher = dispatcher
@@ -109,7 +106,6 @@ class TaskService:
         self._storage = storage
         #: The backends this process renders; a task of another stays queued for a process that runs it.
         self._runs = runs
-        self._rows = rows
         self._group = GroupCommit(engine, resend_protection=policy.resend_protection)
 
     async def submit(self, submission: Submission) -> Admission:
@@ -302,8 +298,8 @@ class TaskService:
 
     @asynccontextmanager
     async def follow(self, task: Task) -> AsyncIterator[Subscription]:
-        """The task's snapshots as they come: first `task` (as the caller just read or wrote it) or the newer
-        one this process already follows, then each change until it ends.
+        """The task's snapshots as they come: first the last one published here if this process already follows
+        it, else `task` (as the caller just read or wrote it), then each change until it ends.
 
         Nothing here reads the row: changes made here are published as they are written, and one reader
         (`tasks/watchers.py`) re-reads every followed task for the changes made elsewhere, so a stream's
