@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from ulid import ULID
@@ -46,10 +46,12 @@ STREAM = media(
 )
 
 
-@router.post("/v1/chat/completions", **contract(ChatCompletion, BODY_ERRORS, json=ChatCompletionRequest, ok=STREAM))
-async def create_chat_completion(
-    request: Request, key: Annotated[ApiKey, Depends(current_key)]
-) -> EventStream | JSONResponse:
+CONTRACT = contract(ChatCompletion, BODY_ERRORS, json=ChatCompletionRequest, ok=STREAM, keyed=True)
+
+
+@router.post("/v1/chat/completions", **CONTRACT)
+async def create_chat_completion(request: Request) -> EventStream | JSONResponse:
+    key = await current_key(request)
     rt = runtime(request)
     params = _parse(await read_json_object(request, rt.settings.max_body_bytes))
     entry = rt.catalog.get(params.model)

@@ -7,7 +7,8 @@ infer them; each route states its contract with `contract(...)`, built from the 
     @router.post("/v1/videos/{video_id}/remix", **contract(VideoObject, BODY_ERRORS, json=VideoRemix))
 
 Errors are always OpenAI's envelope (`ErrorResponse`). Security comes from the auth dependencies
-(`auth.API_KEY`, `admin.ADMIN_TOKEN`), so a route that depends on `current_key` is declared as needing a key.
+(`auth.API_KEY`, `admin.ADMIN_TOKEN`), so a route that depends on `current_key` is declared as needing a key;
+one that calls it itself says so with `contract(..., keyed=True)`.
 """
 
 from __future__ import annotations
@@ -70,9 +71,11 @@ def contract(
     form: type[BaseModel] | None = None,
     ok: dict[str, Any] | None = None,
     also: Responses | None = None,
+    keyed: bool = False,
 ) -> dict[str, Any]:
     """Keyword arguments for a route decorator: its 200 (`model` as JSON, and/or `ok` from `media`),
-    its error statuses (OpenAI's envelope), other answers (`also`) and its request body."""
+    its error statuses (OpenAI's envelope), other answers (`also`), its request body, and whether it takes
+    an API key without depending on `current_key` (`keyed`)."""
     success: dict[str, Any] = {"model": model} if model is not None else {}
     if ok:
         success = {**success, **ok}
@@ -80,8 +83,11 @@ def contract(
     kwargs: dict[str, Any] = {"responses": responses}
     if model is not None:
         kwargs["response_model"] = model
+    extra: dict[str, Any] = {"security": [{"ApiKey": []}]} if keyed else {}
     if json or form:
-        kwargs["openapi_extra"] = {"requestBody": request_body(json, form)}
+        extra["requestBody"] = request_body(json, form)
+    if extra:
+        kwargs["openapi_extra"] = extra
     return kwargs
 
 
