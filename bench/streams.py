@@ -9,8 +9,9 @@ stream is held open for `--hold` seconds after its first content (or until the s
 closed by the client; its task goes on server side. Every request has its own prompt (resend protection
 would join equal ones) and the load is spread over `--keys` keys with no rpm/concurrency limits.
 
-Level 1 is "one at a time": `--sequential` requests in a row, each closed at its first content, compared
-with the bare FastAPI SSE endpoint (`bench/bare_sse.py`) in the same run. Renders meanwhile are the tasks
+Level 1 is "one at a time": `--sequential` requests in a row, each closed at its first content. Every level
+is then run on the bare FastAPI SSE endpoint (`bench/bare_sse.py`) too, alone on the machine as the server
+was: the floor that this client and machine allow, printed beside the first byte. Renders meanwhile are the tasks
 completed (read from the database) during a level's window, set against the idle throughput: renders/s
 of a server with a full queue and no stream open. Peak RSS is the server process's high-water mark.
 
@@ -423,8 +424,9 @@ async def sequential(server: Server, prompts: Prompts, args: argparse.Namespace)
     return summarise(streams, args)
 
 
-async def bare_sequential(args: argparse.Namespace) -> dict[str, Any]:
-    """The floor: the same requests to a bare FastAPI SSE endpoint."""
+@asynccontextmanager
+async def bare_server() -> AsyncIterator[int]:
+    """The floor: a bare FastAPI SSE endpoint (`bench/bare_sse.py`) on its port, its first chunk at once."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "bare_sse:app", "--port", str(port)]
     process = await asyncio.to_thread(subprocess.Popen, [*command, "--log-level", "warning"], stdout=subprocess.DEVNULL)
@@ -435,12 +437,21 @@ async def bare_sequential(args: argparse.Namespace) -> dict[str, Any]:
                     await client.get(f"http://{HOST}:{port}/docs")
                     break
                 await asyncio.sleep(0.1)
-        for _ in range(5):
-            await one_stream(port, None, "x", 0, args.ttfb_timeout)
-        streams = [await one_stream(port, None, "x", 0, args.ttfb_timeout) for _ in range(args.sequential)]
+        yield port
     finally:
         process.terminate()
         await asyncio.to_thread(process.wait, 15)
+
+
+async def bare_floor(n: int, args: argparse.Namespace) -> dict[str, Any]:
+    """The same load on the bare endpoint: `--sequential` requests one at a time for level 1, else N at once."""
+    async with bare_server() as port:
+        for _ in range(5):
+            await one_stream(port, None, "x", 0, args.ttfb_timeout)
+        if n == 1:
+            streams = [await one_stream(port, None, "x", 0, args.ttfb_timeout) for _ in range(args.sequential)]
+        else:
+            streams = list(await asyncio.gather(*(one_stream(port, None, "x", 0, args.ttfb_timeout) for _ in range(n))))
     return summarise(streams, args)
 
 
@@ -535,13 +546,13 @@ async def table(label: str, pythonpath: str | None, args: argparse.Namespace, lo
             await warm_up(server, prompts, args)
             if n == 1:
                 figures = await sequential(server, prompts, args)
-                figures["bare"] = await bare_sequential(args)
             else:
                 figures = await concurrent(server, n, prompts, args)
                 figures["idle_renders_per_s"] = idle[database]
             figures["peak_rss_mb"] = server.peak_rss_mb()
             figures["children_peak_rss_mb"] = server.children_peak_kb / 1024
             figures["server_errors"] = dict(server.error_lines().most_common(5))
+        figures["bare"] = await bare_floor(n, args)  # with the server stopped, as it ran alone
         rows.append(Row(n, database, figures))
         print(f"[{label}] {describe(rows[-1])[0]}: done", flush=True)
     return rows
@@ -565,10 +576,10 @@ def describe(row: Row) -> list[str]:
     )
     others = ", ".join(f"{count} {kind}" for kind, count in f["other_errors"].items()) or "0"
     first = f"{ms_or_s(f['ttfb_p50_s'])} / {ms_or_s(f['ttfb_p99_s'])}"
+    bare = f["bare"]
+    ratio = f["ttfb_p50_s"] / bare["ttfb_p50_s"] if f["ttfb_p50_s"] and bare["ttfb_p50_s"] else float("nan")
+    first += f" — {ratio:.1f}x bare SSE ({ms_or_s(bare['ttfb_p50_s'])} / {ms_or_s(bare['ttfb_p99_s'])})"
     if row.level == 1:
-        bare = f["bare"]
-        ratio = f["ttfb_p50_s"] / bare["ttfb_p50_s"] if f["ttfb_p50_s"] and bare["ttfb_p50_s"] else float("nan")
-        first += f" — {ratio:.1f}x bare SSE ({ms_or_s(bare['ttfb_p50_s'])} / {ms_or_s(bare['ttfb_p99_s'])})"
         return [f"1 at a time, {db}", first, "—", str(f["http_5xx"]), others, "—", rss]
     silence = f"{ms_or_s(f['silence_p99_s'])} / {ms_or_s(f['silence_max_s'])} ({f['silences_over_limit']} over limit)"
     idle = f["idle_renders_per_s"]
