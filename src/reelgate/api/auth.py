@@ -37,8 +37,8 @@ def bearer_secret(header: str | None) -> str | None:
 async def current_key(request: Request, _scheme: Scheme = None) -> ApiKey:
     """The request's key; its rate-limit state is left for the `x-ratelimit-*` headers.
 
-    A dependency of most routes; the chat route, the one crowds hit, calls it itself (`openapi.KEYED`
-    declares its key), which spares it FastAPI's solving of two nested dependencies.
+    A dependency of most routes; the chat route, the one crowds hit, calls it itself (`contract(...,
+    keyed=True)` declares its key), which spares it FastAPI's solving of two nested dependencies.
 
     The key's row is read with those of the requests that arrive at the same time, in one query, and
     serves the next requests for a moment (`Runtime.key_rows`); its balance may be as old: admission

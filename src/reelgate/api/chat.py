@@ -46,10 +46,9 @@ STREAM = media(
 )
 
 
-CONTRACT = contract(ChatCompletion, BODY_ERRORS, json=ChatCompletionRequest, ok=STREAM, keyed=True)
-
-
-@router.post("/v1/chat/completions", **CONTRACT)
+@router.post(
+    "/v1/chat/completions", **contract(ChatCompletion, BODY_ERRORS, json=ChatCompletionRequest, ok=STREAM, keyed=True)
+)
 async def create_chat_completion(request: Request) -> EventStream | JSONResponse:
     key = await current_key(request)
     rt = runtime(request)

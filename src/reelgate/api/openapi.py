@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from reelgate.api.auth import API_KEY
 from reelgate.api.schemas import ErrorResponse
 
 Responses = dict[int | str, dict[str, Any]]
@@ -83,7 +84,7 @@ def contract(
     kwargs: dict[str, Any] = {"responses": responses}
     if model is not None:
         kwargs["response_model"] = model
-    extra: dict[str, Any] = {"security": [{"ApiKey": []}]} if keyed else {}
+    extra: dict[str, Any] = {"security": [{API_KEY.scheme_name: []}]} if keyed else {}
     if json or form:
         extra["requestBody"] = request_body(json, form)
     if extra:
