@@ -7,7 +7,7 @@ starts from it without reading the row; it is dropped with the task's last liste
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
@@ -15,25 +15,40 @@ from reelgate.tasks.models import Task
 
 
 class LocalSubscription:
+    """What was published for one listener, in order, and the one wait for more. Lighter than an
+    `asyncio.Queue` (a deque and a future, no timeout scope): a process holds one per open stream."""
+
     def __init__(self) -> None:
-        self._queue: asyncio.Queue[Task | Exception] = asyncio.Queue()
+        self._items: deque[Task | Exception] = deque()
+        self._waiter: asyncio.Future[None] | None = None
 
     def put(self, item: Task | Exception) -> None:
-        self._queue.put_nowait(item)
+        self._items.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     async def next(self, wait_seconds: float) -> Task | None:
         """The next snapshot, or None after `wait_seconds` of silence; raises what `fail` delivered."""
-        try:
-            if wait_seconds <= 0:
-                item = self._queue.get_nowait()
-            else:
-                async with asyncio.timeout(wait_seconds):
-                    item = await self._queue.get()
-        except (TimeoutError, asyncio.QueueEmpty):
+        if not self._items and wait_seconds > 0:
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(wait_seconds, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        if not self._items:
             return None
+        item = self._items.popleft()
         if isinstance(item, Exception):
             raise item
         return item
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class LocalEventBus:
