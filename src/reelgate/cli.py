@@ -83,8 +83,16 @@ def serve(
         return
     from reelgate.app import create_app
 
-    # log_config=None: uvicorn's own lines go through the root handler, in the same format.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", log_config=None)
+    # log_config=None: uvicorn's own lines go through the root handler, in the same format; access_log=False:
+    # ObserveRequests writes each request's line as it ends (observability/http.py).
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        log_config=None,
+        access_log=False,
+    )
 
 
 def serve_processes(settings: Settings, overrides: dict[str, Any]) -> None:

@@ -212,6 +212,37 @@ async def test_json_logs_carry_task_and_key_ids_never_the_key(
     assert "task_id" not in lines[-1]  # the request's and the worker's fields do not leak out
 
 
+async def test_each_request_is_logged_once_as_it_ends(tmp_path: Path, log_stream: io.StringIO) -> None:
+    gated = GatedBackend(ProceduralBackend(), name="procedural")
+    async with (
+        live_server(make_settings(tmp_path), {"procedural": gated}) as server,
+        httpx.AsyncClient(base_url=server.url, timeout=60) as client,
+    ):
+        key = await server.create_key()
+        body = {**BODY, "stream": True}
+        url = "/v1/chat/completions?via=test"
+        async with client.stream("POST", url, json=body, headers={"Authorization": key}) as response:
+            lines = response.aiter_lines()
+            first = await anext(lines)
+            # The stream's first chunk has left and the task is held: no line yet.
+            assert first.startswith("data: ") and "reelgate.access" not in log_stream.getvalue()
+            gated.gate.set()
+            text = first + "".join([line async for line in lines])
+        task_id = re.search(r"ID: `(task_\w+)`", text).group(1)  # type: ignore[union-attr]
+        refused = await client.post("/v1/chat/completions", json=body, headers={"Authorization": "sk-no-such-key"})
+        assert refused.status_code == 401
+
+    lines = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    streamed, unknown = [line for line in lines if line["logger"] == "reelgate.access"]
+    pattern = r'127\.0\.0\.1:\d+ - "POST /v1/chat/completions(\?via=test)? HTTP/1\.1" (\d{3}) (\d+\.\d{3})s'
+    match = re.fullmatch(pattern, streamed["message"])
+    assert match is not None and match[1] and match[2] == "200"
+    assert streamed["task_id"] == task_id and streamed["key_id"].startswith("key_")
+    match = re.fullmatch(pattern, unknown["message"])
+    assert match is not None and match[2] == "401" and "key_id" not in unknown and "task_id" not in unknown
+    assert key not in log_stream.getvalue()
+
+
 def test_text_lines_carry_the_fields_too() -> None:
     stream = io.StringIO()
     root = logging.getLogger()
