@@ -36,7 +36,7 @@ from reelgate.storage.local import LocalStorage
 from reelgate.storage.s3 import S3Storage, make_store
 from reelgate.storage.space import short_of_space
 from reelgate.store.coalesce import Coalesced
-from reelgate.store.db import create_engine, migrate, pool_size, run_sync, sqlite_twin
+from reelgate.store.db import create_engine, migrate, pool_size, run_sync, writing_engines
 from reelgate.store.recent import Recent
 from reelgate.tasks.service import Policy, TaskService
 from reelgate.tasks.watchers import RowReader
@@ -101,9 +101,8 @@ class Runtime:
             return await run_sync(self.engine, partial(keys.rows_by_digest, digests=digests))
 
         rows: Recent[str, Any] = Recent(Coalesced(read).get, ttl=KEY_ROWS_KEPT_SECONDS, size=KEY_ROWS_KEPT)
-        for engine in (self.engine.sync_engine, sqlite_twin(self.engine)):
-            if engine is not None:
-                keys.on_changes(engine, rows.forget_all)
+        for engine in writing_engines(self.engine):
+            keys.on_changes(engine, rows.forget_all)
         return rows
 
     def low_disk(self) -> list[Path]:

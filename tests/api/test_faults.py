@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from reelgate.backends.fake import GatedBackend
 from reelgate.backends.procedural import ProceduralBackend
 from reelgate.billing.audit import verify_ledger
-from reelgate.store.db import sqlite_twin
+from reelgate.store.db import writing_engines
 from reelgate.store.tables import api_keys, ledger, tasks
 from tests.api.test_chat_stream import BODY, _chunks, _content
 from tests.conftest import LiveServer, assert_openai_error, live_server, make_settings
@@ -105,7 +105,7 @@ def database_down(engine: AsyncEngine) -> Iterator[None]:
     def refuse(*_args: Any) -> None:
         raise sqlite3.OperationalError("unable to open database file")
 
-    engines = [e for e in (engine.sync_engine, sqlite_twin(engine)) if e is not None]
+    engines = writing_engines(engine)
     for each in engines:
         event.listen(each, "do_connect", refuse)
         event.listen(each.pool, "checkout", dead)

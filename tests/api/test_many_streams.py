@@ -15,7 +15,7 @@ from sqlalchemy import event, select
 
 from reelgate.backends.fake import GatedBackend
 from reelgate.backends.procedural import ProceduralBackend
-from reelgate.store.db import sqlite_twin
+from reelgate.store.db import writing_engines
 from reelgate.store.tables import api_keys, ledger, tasks
 from tests.api.test_chat_stream import BODY, _chunks
 from tests.conftest import LiveServer, assert_openai_error, live_server, make_settings
@@ -147,10 +147,10 @@ async def test_a_full_connection_pool_is_a_503_to_retry_and_charges_nothing(
     async with live_server(make_settings(tmp_path)) as server, httpx.AsyncClient(timeout=60) as client:
         key = await server.create_key("10")
         engine = server.app.state.runtime.engine
-        twin = sqlite_twin(engine)  # the request path's own connections on SQLite
-        assert twin is not None
+        twins = writing_engines(engine)[1:]  # the request path's own connections on SQLite
+        assert twins
         held = [await engine.connect() for _ in range(_capacity(engine.sync_engine.pool))]
-        held_too = [twin.connect() for _ in range(_capacity(twin.pool))]
+        held_too = [twin.connect() for twin in twins for _ in range(_capacity(twin.pool))]
         try:
             body = {**BODY, "stream": True}
             refused = await client.post(f"{server.url}/v1/chat/completions", json=body, headers={"Authorization": key})

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import socket
+import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -73,26 +78,41 @@ def sqlite_twin(engine: AsyncEngine) -> Engine | None:
     costs one hand-over between threads for the lot, where through aiosqlite each statement costs three
     or four.
     """
-    if engine not in _TWINS:
-        _TWINS[engine] = _make_twin(engine)
-    return _TWINS[engine]
+    twin = _twin(engine)
+    return twin.threaded if twin else None
+
+
+def writing_engines(engine: AsyncEngine) -> list[Engine]:
+    """Every engine that writes to `engine`'s database: itself and, on a SQLite file, its twins."""
+    twin = _twin(engine)
+    return [engine.sync_engine, *([twin.threaded, twin.inline] if twin else [])]
 
 
 async def run_sync(engine: AsyncEngine, work: Callable[[Connection], T], *, write: bool = False) -> T:
     """`work(conn)` on the database, in a transaction if `write`: on SQLite on its twin, elsewhere through
     the async engine.
 
-    On SQLite a write runs in a worker thread, since it may wait for another writer. A read runs here: in
-    WAL mode it never waits for the writer, and the hand-over to a thread and back cost more than the
-    read itself (about half a millisecond of a lone request's first byte, more while the loop is busy).
+    On SQLite a read runs here: in WAL mode it never waits for the writer, and the hand-over to a thread
+    and back cost more than the read itself (about half a millisecond of a lone request's first byte, more
+    while the loop is busy). A write runs here too when the writer's lock is free at once, which it mostly
+    is: SQLite writes a transaction of reelgate's in well under a millisecond. When another connection
+    holds the lock, it runs again from the start in a worker thread, where it may wait for it (`_Twin`).
+    `work` must be one that can be run again: its connection's statements and nothing else.
     """
-    twin = sqlite_twin(engine)
+    twin = _twin(engine)
     if twin is None:
         async with engine.begin() if write else engine.connect() as conn:
             return await conn.run_sync(work)
     if not write:
-        return _run_on(twin, work, write)
-    return await asyncio.to_thread(_run_on, twin, work, write)
+        return _run_on(twin.threaded, work, write)
+    try:
+        result = _run_on(twin.inline, work, write)
+    except OperationalError as exc:
+        if not _busy(exc):
+            raise
+        return await asyncio.to_thread(_run_on, twin.threaded, work, write)
+    twin.checkpoint_soon()
+    return result
 
 
 def _run_on(twin: Engine, work: Callable[[Connection], T], write: bool) -> T:
@@ -100,27 +120,91 @@ def _run_on(twin: Engine, work: Callable[[Connection], T], write: bool) -> T:
         return work(conn)
 
 
-def _make_twin(engine: AsyncEngine) -> Engine | None:
+def _busy(exc: OperationalError) -> bool:
+    """Whether SQLite refused a statement because another connection holds the lock it needs
+    (SQLITE_BUSY and its extended codes); the transaction was rolled back."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
+
+
+#: How often, at most, the WAL is checkpointed after writes made on the event loop (`_Twin`).
+CHECKPOINT_SECONDS = 1.0
+
+
+@dataclass(eq=False)
+class _Twin:
+    """The synchronous engines on an async SQLite engine's file.
+
+    `threaded` waits up to 30 s for the writer's lock (`busy_timeout`): reads on the event loop, and writes
+    in a worker thread. `inline` never waits (`busy_timeout=0`): a write tried on the event loop fails at
+    once when the lock is taken, and goes to `threaded`. Nor does it checkpoint the WAL when it commits,
+    which would write the database file and sync it to disk on the event loop: after its commits, a worker
+    thread checkpoints at most every `CHECKPOINT_SECONDS` (`PASSIVE`: it waits for no one).
+    """
+
+    threaded: Engine
+    inline: Engine
+    checkpointed_at: float = -CHECKPOINT_SECONDS
+    checkpointing: bool = False
+
+    def checkpoint_soon(self) -> None:
+        now = time.monotonic()
+        if self.checkpointing or now - self.checkpointed_at < CHECKPOINT_SECONDS:
+            return
+        self.checkpointing, self.checkpointed_at = True, now
+        asyncio.get_running_loop().run_in_executor(None, self._checkpoint).add_done_callback(self._checkpointed)
+
+    def _checkpoint(self) -> None:
+        with self.threaded.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _checkpointed(self, done: asyncio.Future[None]) -> None:
+        self.checkpointing = False
+        if not done.cancelled() and done.exception() is not None:
+            log.warning("checkpointing the SQLite WAL failed: %r", done.exception())
+
+
+def _twin(engine: AsyncEngine) -> _Twin | None:
+    if engine not in _TWINS:
+        _TWINS[engine] = _make_twin(engine)
+    return _TWINS[engine]
+
+
+def _make_twin(engine: AsyncEngine) -> _Twin | None:
     url = engine.url
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
-    twin = create_sync_engine(
+    threaded = create_sync_engine(
         url.set(drivername="sqlite"),
         connect_args={"timeout": 30, "check_same_thread": False},  # used by one thread at a time, any thread
         # As many as the async engine keeps (`pool_size`; one render slot's worth for an engine made
-        # elsewhere): the admission transaction, a read, and each render slot's progress writes and
+        # elsewhere): a write that found the lock taken, a read, and each render slot's progress writes and
         # heartbeats (workers/runner.py), each one at a time.
         pool_size=engine.pool.size() if isinstance(engine.pool, QueuePool) else pool_size(1),
         max_overflow=2,
         pool_timeout=POOL_WAIT_SECONDS,
     )
-    event.listen(twin, "connect", _sqlite_pragmas)
-    event.listen(engine.sync_engine, "engine_disposed", lambda _engine: twin.dispose())
-    return twin
+    # Used on the event loop's thread, one transaction at a time, start to end without a pause: one connection.
+    inline = create_sync_engine(
+        url.set(drivername="sqlite"),
+        connect_args={"timeout": 0, "check_same_thread": False},
+        pool_size=1,
+        max_overflow=2,
+        pool_timeout=POOL_WAIT_SECONDS,
+    )
+    event.listen(threaded, "connect", _sqlite_pragmas)
+    event.listen(inline, "connect", _inline_pragmas)
+
+    def dispose(_engine: Engine) -> None:
+        threaded.dispose()
+        inline.dispose()
+
+    event.listen(engine.sync_engine, "engine_disposed", dispose)
+    return _Twin(threaded, inline)
 
 
-#: Each async SQLite engine's twin (see `sqlite_twin`).
-_TWINS: WeakKeyDictionary[AsyncEngine, Engine | None] = WeakKeyDictionary()
+#: Each async SQLite engine's twins (see `_Twin`); None for other databases.
+_TWINS: WeakKeyDictionary[AsyncEngine, _Twin | None] = WeakKeyDictionary()
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -173,6 +257,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _inline_pragmas(dbapi_connection: Any, record: Any) -> None:
+    """`_sqlite_pragmas` for the connection that writes on the event loop: it never waits for the lock and
+    leaves checkpoints to a worker thread (`_Twin`)."""
+    _sqlite_pragmas(dbapi_connection, record)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=0")
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
 
 

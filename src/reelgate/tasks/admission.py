@@ -115,7 +115,7 @@ class GroupCommit:
                 request.outcome.set_result(outcome)
 
     async def _transact(self, group: list[Request]) -> list[Outcome]:
-        # On SQLite in a worker thread (`store.db.sqlite_twin`): one hand-over between threads per group.
+        # On SQLite on the event loop, or in a worker thread when another connection holds the lock (`run_sync`).
         return await run_sync(self._engine, partial(decide_and_write, group=group, joining=self._joining), write=True)
 
 
