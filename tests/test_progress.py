@@ -27,7 +27,7 @@ async def test_stop_lets_a_write_in_flight_finish() -> None:
         await release.wait()  # a transaction in progress
         written.append(percent)
 
-    reporter = ProgressReporter(write, _nothing, heartbeat_seconds=60)
+    reporter = ProgressReporter(write, _nothing, heartbeat_seconds=60, spacing=0)
     runner = asyncio.create_task(reporter.run())
     reporter(40)
     await started.wait()
@@ -45,7 +45,7 @@ async def test_progress_is_coalesced_and_capped_below_100() -> None:
     async def write(percent: int) -> None:
         written.append(percent)
 
-    reporter = ProgressReporter(write, _nothing, heartbeat_seconds=60)
+    reporter = ProgressReporter(write, _nothing, heartbeat_seconds=60, spacing=0)
     runner = asyncio.create_task(reporter.run())
     for percent in (5, 3, 50, 100):
         reporter(percent)
@@ -53,6 +53,35 @@ async def test_progress_is_coalesced_and_capped_below_100() -> None:
     reporter.stop()
     await asyncio.wait_for(runner, 5)
     assert written == [99]  # one write for the burst; 100 waits for the stored files
+
+
+async def test_writes_are_spaced_and_a_stop_does_not_wait_for_the_next() -> None:
+    written: list[tuple[int, float]] = []
+
+    async def write(percent: int) -> None:
+        written.append((percent, asyncio.get_running_loop().time()))
+
+    started = asyncio.get_running_loop().time()
+    reporter = ProgressReporter(write, _nothing, heartbeat_seconds=60, spacing=0.3)
+    runner = asyncio.create_task(reporter.run())
+    reporter(10)
+    await asyncio.sleep(0.05)
+    assert written == []  # the first step waits for the spacing from the start...
+    await asyncio.sleep(0.3)
+    assert [percent for percent, _ in written] == [10] and written[0][1] - started >= 0.29  # ...then goes
+    for percent in (20, 30, 40):
+        reporter(percent)
+        await asyncio.sleep(0.02)
+    assert len(written) == 1  # the next ones wait for the spacing...
+    await asyncio.sleep(0.4)
+    assert [percent for percent, _ in written] == [10, 40]  # ...and are written as one
+    assert written[1][1] - written[0][1] >= 0.29
+    reporter(50)
+    await asyncio.sleep(0.05)
+    stopped_at = asyncio.get_running_loop().time()
+    reporter.stop()  # in the pause before 50 would be written: the reporter stops now, not after it
+    await asyncio.wait_for(runner, 5)
+    assert asyncio.get_running_loop().time() - stopped_at < 0.1 and [p for p, _ in written] == [10, 40]
 
 
 async def test_failed_writes_and_heartbeats_do_not_stop_the_reporter() -> None:
@@ -71,7 +100,7 @@ async def test_failed_writes_and_heartbeats_do_not_stop_the_reporter() -> None:
         beats += 1
         raise ConnectionRefusedError("the database is away")
 
-    reporter = ProgressReporter(write, heartbeat, heartbeat_seconds=0.02)
+    reporter = ProgressReporter(write, heartbeat, heartbeat_seconds=0.02, spacing=0)
     runner = asyncio.create_task(reporter.run())
     reporter(30)
     await asyncio.sleep(0.1)

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 
 log = logging.getLogger(__name__)
 
+#: The least time between two progress writes of a task, and between its start and its first: the steps a
+#: render makes meanwhile are written as one. A render of a second writes two instead of one per step, and
+#: one that ends within the spacing none (its completion writes 100), each write being taken on the event
+#: loop that serves the streams; a client sees the progress change at most twice a second.
+PROGRESS_SPACING_SECONDS = 0.5
+
 
 class ProgressReporter:
-    """Thread-safe `on_progress` callback that writes at most one update at a time.
+    """Thread-safe `on_progress` callback that writes at most one update at a time, and at most one every
+    `spacing` seconds.
 
     Backend progress 0..100 becomes task progress 0..99: the last point is reached only when the
     files are stored and the task is completed. A write or heartbeat that fails (the database is away)
@@ -22,14 +31,20 @@ class ProgressReporter:
         write: Callable[[int], Awaitable[object]],
         heartbeat: Callable[[], Awaitable[object]],
         heartbeat_seconds: float,
+        spacing: float = PROGRESS_SPACING_SECONDS,
     ) -> None:
         self._write = write
         self._heartbeat = heartbeat
         self._interval = heartbeat_seconds
+        self._spacing = spacing
         self._loop = asyncio.get_running_loop()
         self._latest = 0
         self._written = 0
+        #: A render's first step is written `spacing` after it started, as if a write had been made then:
+        #: one that ends sooner writes none (its completion writes 100).
+        self._written_at = time.monotonic()
         self._changed = asyncio.Event()
+        self._stopped = asyncio.Event()
         self._stopping = False
 
     def __call__(self, percent: int) -> None:
@@ -44,6 +59,7 @@ class ProgressReporter:
         """Ask `run` to return once the write or heartbeat in hand is done (never cut one in half)."""
         self._stopping = True
         self._changed.set()
+        self._stopped.set()
 
     async def run(self) -> None:
         """Write changes as they come and heartbeat in quiet spells, until `stop` (or cancelled)."""
@@ -56,14 +72,24 @@ class ProgressReporter:
             except TimeoutError:
                 await _logged(self._heartbeat(), "heartbeat")
                 continue
-            if self._stopping:
+            if not await self._spaced():
                 return
             self._changed.clear()
             await self.flush()
 
+    async def _spaced(self) -> bool:
+        """Wait until `spacing` has passed since the last write; False when stopped meanwhile."""
+        pause = self._written_at + self._spacing - time.monotonic()
+        if pause > 0 and not self._stopping:
+            with suppress(TimeoutError):
+                async with asyncio.timeout(pause):
+                    await self._stopped.wait()
+        return not self._stopping
+
     async def flush(self) -> None:
         if self._latest > self._written:
             written, self._written = self._written, self._latest
+            self._written_at = time.monotonic()
             if not await _logged(self._write(self._written), "progress write"):
                 self._written = written  # the next change or flush writes it again
 
