@@ -84,6 +84,22 @@ async def test_writes_are_spaced_and_a_stop_does_not_wait_for_the_next() -> None
     assert asyncio.get_running_loop().time() - stopped_at < 0.1 and [p for p, _ in written] == [10, 40]
 
 
+async def test_the_last_step_is_written_at_the_end_only_when_the_spacing_allows() -> None:
+    written: list[int] = []
+
+    async def write(percent: int) -> None:
+        written.append(percent)
+
+    reporter = ProgressReporter(write, _nothing, heartbeat_seconds=60, spacing=0.3)
+    reporter(100)
+    await asyncio.sleep(0)
+    await reporter.finish()
+    assert written == []  # a render that ended within the spacing: its completion writes 100 next
+    await asyncio.sleep(0.3)
+    await reporter.finish()
+    assert written == [99]  # a longer one shows its last step while its files are stored
+
+
 async def test_failed_writes_and_heartbeats_do_not_stop_the_reporter() -> None:
     """The database away for a while: the generation goes on, and the figure is written once it is back."""
     down = True

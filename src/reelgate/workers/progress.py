@@ -86,6 +86,12 @@ class ProgressReporter:
                     await self._stopped.wait()
         return not self._stopping
 
+    async def finish(self) -> None:
+        """At the render's end: write its last step if the spacing allows one now. The files are stored
+        next, then the completion writes 100; a render that ended within the spacing writes nothing more."""
+        if time.monotonic() - self._written_at >= self._spacing:
+            await self.flush()
+
     async def flush(self) -> None:
         if self._latest > self._written:
             written, self._written = self._written, self._latest

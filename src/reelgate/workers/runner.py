@@ -167,7 +167,7 @@ class Worker:
             spec = await self._spec(task, workdir)
             with self._metrics.generating(task.backend):
                 generated = await _unless_deleted(deleted, backend.generate(spec, workdir, reporter))
-            await reporter.flush()
+            await reporter.finish()
             return await self._store(generated, workdir)
 
     async def _store(self, generated: GeneratedVideo, workdir: Path) -> StoredFiles:
