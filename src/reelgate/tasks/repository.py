@@ -209,7 +209,22 @@ async def complete(
     now: datetime,
     attempt: int | None = None,
 ) -> Task | None:
-    task = await apply(
+    files = {"share_id": share_id, "video_file": video_file, "thumbnail_file": thumbnail_file}
+    return await conn.run_sync(lambda sync: complete_sync(sync, task_id, **files, now=now, attempt=attempt))
+
+
+def complete_sync(
+    conn: Connection,
+    task_id: str,
+    *,
+    share_id: str,
+    video_file: str,
+    thumbnail_file: str,
+    now: datetime,
+    attempt: int | None = None,
+) -> Task | None:
+    """`complete` on a synchronous connection (the worker's completion: `store.db.run_sync`)."""
+    task = apply_sync(
         conn,
         task_id,
         lifecycle.COMPLETE,
@@ -220,7 +235,9 @@ async def complete(
         thumbnail_file=thumbnail_file,
         completed_at=now,
     )
-    return await _announced(conn, task, now)
+    if task is not None:
+        webhooks.enqueue_sync(conn, task, now)
+    return task
 
 
 async def fail(
@@ -280,7 +297,8 @@ async def page_for_key(
 
 
 async def mark_deleted(conn: AsyncConnection, task_id: str, now: datetime) -> Task | None:
-    """Mark a task deleted (once); None if it already was."""
+    """Mark a task deleted (once); None if it already was. On PostgreSQL the change is announced at commit,
+    so that a worker rendering it in another process stops at once."""
     row = (
         await conn.execute(
             update(tasks)
@@ -289,7 +307,11 @@ async def mark_deleted(conn: AsyncConnection, task_id: str, now: datetime) -> Ta
             .returning(*tasks.c)
         )
     ).one_or_none()
-    return Task.from_row(row) if row else None
+    if row is None:
+        return None
+    task = Task.from_row(row)
+    await notify(conn, task)
+    return task
 
 
 async def set_spritesheet(conn: AsyncConnection, task_id: str, key: str) -> bool:

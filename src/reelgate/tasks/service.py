@@ -277,15 +277,17 @@ class TaskService:
     async def delete(self, key: ApiKey, task_id: str) -> Task:
         """Delete a video of `key`: the row stays (its ledger names it), the files go.
 
-        A video still queued or being made is cancelled: its worker sees the deletion at its next
-        progress write or heartbeat, stops between steps, fails the task as `cancelled` (charged as
-        any failure) and removes its files. Whichever of the two ends second removes them.
+        A video still queued or being made is cancelled: its worker hears of the deletion (at once in this
+        process and, on PostgreSQL, in any; else at its next progress write or heartbeat), stops between
+        steps, fails the task as `cancelled` (charged as any failure) and removes its files. Whichever of
+        the two ends second removes them.
         """
         task = await self.get_for_key(key, task_id)
         async with self._engine.begin() as conn:
             deleted = await repo.mark_deleted(conn, task.id, datetime.now(UTC))
         if deleted is None:
             raise NotFound(f"Video with id '{task_id}' not found.", param="video_id")
+        self._bus.publish(deleted)
         if deleted.status.is_final:
             for file_key in deleted.stored_files:
                 await self._forget(file_key)

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, tuple_, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reelgate.store.paging import Page
@@ -64,10 +65,15 @@ async def add_endpoint(conn: AsyncConnection, key_id: str, url: str, now: dateti
 
 async def endpoints_of(conn: AsyncConnection, key_id: str | None = None) -> list[Endpoint]:
     """Active endpoints (of one key, or all), oldest first."""
+    return await conn.run_sync(endpoints_of_sync, key_id)
+
+
+def endpoints_of_sync(conn: Connection, key_id: str | None = None) -> list[Endpoint]:
+    """`endpoints_of` on a synchronous connection."""
     query = select(webhook_endpoints).where(webhook_endpoints.c.disabled_reason.is_(None))
     if key_id is not None:
         query = query.where(webhook_endpoints.c.key_id == key_id)
-    rows = await conn.execute(query.order_by(webhook_endpoints.c.created_at, webhook_endpoints.c.id))
+    rows = conn.execute(query.order_by(webhook_endpoints.c.created_at, webhook_endpoints.c.id))
     return [Endpoint(**row._mapping) for row in rows]
 
 
@@ -105,8 +111,13 @@ def event_body(event_id: str, event_type: str, task_id: str, now: datetime) -> s
 
 async def enqueue(conn: AsyncConnection, task: Task, now: datetime) -> int:
     """One pending delivery of the task's end event per active endpoint of its key; how many."""
+    return await conn.run_sync(enqueue_sync, task, now)
+
+
+def enqueue_sync(conn: Connection, task: Task, now: datetime) -> int:
+    """`enqueue` on a synchronous connection (the worker's completion: `store.db.run_sync`)."""
     event_type = EVENT_TYPES.get(task.status)
-    endpoints = await endpoints_of(conn, task.key_id) if event_type else []
+    endpoints = endpoints_of_sync(conn, task.key_id) if event_type else []
     if not endpoints or event_type is None:
         return 0
     body = event_body(f"evt_{secrets.token_hex(12)}", event_type, task.id, now)
@@ -124,7 +135,7 @@ async def enqueue(conn: AsyncConnection, task: Task, now: datetime) -> int:
         }
         for endpoint in endpoints
     ]
-    await conn.execute(insert(webhook_deliveries), rows)
+    conn.execute(insert(webhook_deliveries), rows)
     return len(rows)
 
 

@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -192,7 +192,7 @@ class Worker:
     async def _complete(self, task: Task, files: StoredFiles) -> None:
         share_id = new_share_id()
         completed = await self._write_durably(
-            lambda conn, now: repo.complete(
+            lambda conn, now: repo.complete_sync(
                 conn,
                 task.id,
                 share_id=share_id,
@@ -216,7 +216,8 @@ class Worker:
     async def _record_failure(self, task: Task, error: TaskError) -> None:
         refund = self._refund_on.get(task.model, self._refund_on_failure)
         failed = await self._write_durably(
-            lambda conn, now: fail_task(conn, task.id, error, now, refund=refund, attempt=task.attempts)
+            lambda conn, now: fail_task(conn, task.id, error, now, refund=refund, attempt=task.attempts),
+            sync=False,
         )
         if failed is not None:
             self._metrics.task_ended(failed, refunded=refunds(error, refund))
@@ -245,13 +246,14 @@ class Worker:
             self._bus.publish(task)
         return task
 
-    async def _write_durably(self, change: Callable[..., Awaitable[Task | None]]) -> Task | None:
-        """`_write`, tried again while the database is unavailable: an outcome is recorded once it is back."""
+    async def _write_durably(self, change: Callable[..., Any], *, sync: bool = True) -> Task | None:
+        """`_write_sync` (or with `sync=False`, `_write`), tried again while the database is unavailable: an
+        outcome is recorded once it is back."""
         deadline = time.monotonic() + OUTCOME_PATIENCE_SECONDS
         delay = 0.5
         while True:
             try:
-                return await self._write(change)
+                return await (self._write_sync(change) if sync else self._write(change))
             except Exception as exc:
                 if not is_unavailable(exc) or time.monotonic() > deadline:
                     raise
@@ -277,10 +279,25 @@ class Worker:
             heartbeat_seconds=self._heartbeat_seconds,
         )
         runner = asyncio.create_task(reporter.run())
+        watcher = asyncio.create_task(self._hear_deletion(task, deleted))
         try:
             yield reporter
         finally:
+            watcher.cancel()
             await _stop_reporter(reporter, runner)
+
+    async def _hear_deletion(self, task: Task, deleted: asyncio.Event) -> None:
+        """Set `deleted` when the task's deletion is published (`TaskService.delete`, or the row reader and
+        the PostgreSQL listener for one made elsewhere), without waiting for the next progress write or
+        heartbeat, which find it too (progress is written at most twice a second)."""
+        try:
+            async with self._bus.subscribe(task.id) as changes:
+                while not deleted.is_set():
+                    changed = await changes.next(self._heartbeat_seconds)
+                    if changed is not None and changed.deleted_at is not None:
+                        deleted.set()
+        except Exception:
+            return  # the task cannot be followed (its row cannot be read): the writes and heartbeats remain
 
     async def _beat(self, task: Task, deleted: asyncio.Event, lost: asyncio.Event) -> None:
         """Renew the lease; when it is gone, set `lost` and `deleted` (which stops the generation)."""
