@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 from pathlib import Path
@@ -13,6 +14,9 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
+from reelgate.backends.base import GeneratedVideo, ProgressCallback, VideoSpec
+from reelgate.backends.fake import GatedBackend
+from reelgate.backends.procedural import ProceduralBackend
 from reelgate.billing.audit import verify_ledger
 from reelgate.media.probe import probe
 from reelgate.store.tables import api_keys
@@ -229,3 +233,38 @@ async def test_a_dated_snapshot_makes_its_models_video(tmp_path: Path) -> None:
                 prompt="雪山", model="sora-2-2025-10-06", seconds="4", size="720x1280", poll_interval_ms=200
             )
             assert (video.status, video.model, video.size) == ("completed", "sora-2", "720x1280")
+
+
+async def test_deleting_a_video_being_made_stops_it_at_once(tmp_path: Path) -> None:
+    """The worker hears of the deletion when it is made, not at its next progress write or heartbeat (a
+    backend waiting on something reports no progress for as long as it waits)."""
+    gated = Silent(ProceduralBackend(), name="procedural")
+    async with live_server(make_settings(tmp_path, models=MODELS), {"procedural": gated}) as server:
+        key = await server.create_key("10")
+        async with _client(server, key) as client:
+            video = await client.videos.create(prompt="雪山", model="sora-2", seconds="4")
+            await asyncio.wait_for(gated.entered.wait(), 30)
+            deleted = await client.videos.delete(video.id)
+            assert deleted.deleted is True
+            for _ in range(100):  # 5 s: the heartbeat would come after 10 s, and the gate never opens
+                task = await _task(server, video.id)
+                if task.status.value in ("completed", "failed"):
+                    break
+                await asyncio.sleep(0.05)
+        assert (task.status.value, task.error.code if task.error else None) == ("failed", "cancelled")
+        assert gated.started == 1 and not gated.gate.is_set()
+        await _books_balance(server)
+
+
+class Silent(GatedBackend):
+    """Holds its tasks until the gate opens, reporting no progress meanwhile."""
+
+    async def generate(self, spec: VideoSpec, workdir: Path, on_progress: ProgressCallback) -> GeneratedVideo:
+        return await super().generate(spec, workdir, lambda _percent: None)
+
+
+async def _task(server: LiveServer, task_id: str) -> Any:
+    from reelgate.tasks import repository as repo
+
+    async with server.app.state.runtime.engine.connect() as conn:
+        return await repo.get_task(conn, task_id)
