@@ -31,8 +31,8 @@ SMALL = {"portrait": "144x256", "landscape": "256x144", "fps": 8}
 #: Big enough that a render takes seconds: a crowd arrives while its task runs, a SIGTERM lands mid-render.
 MEDIUM = {"portrait": "576x1024", "landscape": "1024x576", "fps": 24}
 MODELS = {"sora-2-hd-10s-chat": SMALL, "sora-2-hd-15s-chat": MEDIUM}
-HEALTHZ = re.compile(r"\[(\d+)\] uvicorn\.access: .* \"GET /healthz ")
-CHAT = re.compile(r"\[(\d+)\] uvicorn\.access: .* \"POST /v1/chat/completions ")
+HEALTHZ = re.compile(r"\[(\d+)\] reelgate\.access: .* \"GET /healthz ")
+CHAT = re.compile(r"\[(\d+)\] reelgate\.access: .* \"POST /v1/chat/completions ")
 STARTED = re.compile(r"\[(\d+)\] uvicorn\.error: Application startup complete")
 
 
