@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from reelgate.billing import keys
 from reelgate.events.local import LocalEventBus
-from reelgate.events.postgres import APPLICATION_NAME, Listener, asyncpg_dsn
+from reelgate.events.postgres import APPLICATION_NAME, Listener, announce_as, asyncpg_dsn
 from reelgate.observability.metrics import Metrics
 from reelgate.store.db import create_engine, migrate
 from reelgate.tasks import repository as repo
@@ -103,3 +103,48 @@ async def test_a_write_elsewhere_reaches_this_process_watchers_and_queue(postgre
             await running
         await writer.dispose()
         await reader.dispose()
+
+
+async def test_a_process_does_not_read_back_its_own_changes(postgres_url: str) -> None:
+    """Its own writes were published to its bus as they were made: only the other processes' are read."""
+    ours, theirs = create_engine(postgres_url), create_engine(postgres_url)
+    await migrate(ours)
+    bus, queued = LocalEventBus(), asyncio.Queue[str]()
+    reads: list[str] = []
+
+    async def read(task_id: str) -> Task | None:
+        reads.append(task_id)
+        async with theirs.connect() as conn:
+            return await repo.get_task(conn, task_id)
+
+    listener = Listener(
+        asyncpg_dsn(postgres_url),
+        backends=["procedural"],
+        on_queued=queued.put_nowait,
+        watched=bus.watching,
+        read=read,
+        publish=bus.publish,
+        metrics=Metrics(),
+        own=announce_as(ours),
+    )
+    running = asyncio.create_task(listener.run())
+    try:
+        await asyncio.wait_for(listener.connected.wait(), 10)
+        async with ours.begin() as conn:
+            key, _ = await keys.create_key(conn, balance=5_000_000)
+        mine, other = _task(key.id), _task(key.id)
+        async with bus.subscribe(mine.id), bus.subscribe(other.id) as watching_other:
+            async with ours.begin() as conn:
+                await repo.insert_task(conn, mine)
+            async with theirs.begin() as conn:  # committed after ours: its notice arrives after ours
+                await repo.insert_task(conn, other)
+            assert (await asyncio.wait_for(watching_other.next(10), 10)) is not None
+        assert reads == [other.id]
+        # Both new tasks still wake the queue: a sweep or another worker of this process may claim either.
+        assert {await asyncio.wait_for(queued.get(), 10) for _ in range(2)} == {mine.id, other.id}
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await ours.dispose()
+        await theirs.dispose()

@@ -28,7 +28,7 @@ from reelgate.catalog import Catalog, ModelEntry
 from reelgate.dispatch.local import LocalDispatcher
 from reelgate.errors import ServiceUnavailable
 from reelgate.events.local import LocalEventBus
-from reelgate.events.postgres import Listener, asyncpg_dsn
+from reelgate.events.postgres import Listener, announce_as, asyncpg_dsn
 from reelgate.observability.metrics import Metrics
 from reelgate.settings import Settings
 from reelgate.storage.base import Storage
@@ -254,6 +254,7 @@ def make_listener(runtime: Runtime, database_url: str) -> Listener:
         read=runtime.rows.read,
         publish=runtime.bus.refreshed,
         metrics=runtime.metrics,
+        own=announce_as(runtime.engine),  # its own changes are published as they are written
     )
 
 

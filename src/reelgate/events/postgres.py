@@ -8,7 +8,10 @@ a changed task is read once and published to this process's event bus, which fan
 stream and page watching it here. The row stays the truth; when the connection is lost the slow polls
 (the recovery sweep, a stream's re-read every half keep-alive) still see every change, later.
 
-The payload is `<task id> <sender's clock>`: the time only feeds the notification-lag metric.
+The payload is `<task id> <sender's clock> <sender>`: the time only feeds the notification-lag metric;
+the sender names the runtime whose engine wrote the change (`announce_as`). A process publishes its own
+changes to its bus as it writes them, so its listener skips the task notices it sent itself: a burst of
+admissions is not read back, task by task, by the process that made them.
 NOTIFY does not pass through PgBouncer in transaction (or statement) pooling mode: point
 `REELGATE_DATABASE_URL` of every process at PostgreSQL itself or at a session-mode pool.
 """
@@ -18,13 +21,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Collection
+from weakref import WeakKeyDictionary
 
 import asyncpg
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from reelgate.observability.metrics import Metrics
 from reelgate.tasks.models import Task, TaskStatus
@@ -43,12 +48,22 @@ def queue_channel(backend: str) -> str:
     return f"reelgate_queue:{backend}"[:63]
 
 
+def announce_as(engine: AsyncEngine) -> str:
+    """The sender named in the notices of changes written through `engine` (made once per engine): the
+    runtime that owns the engine gives it to its `Listener`, which then skips them."""
+    return _SENDERS.setdefault(engine.sync_engine, secrets.token_hex(8))
+
+
+#: Each runtime's engine's sender name (`announce_as`); an engine without one sends `-`.
+_SENDERS: WeakKeyDictionary[Engine, str] = WeakKeyDictionary()
+
+
 async def notify(conn: AsyncConnection, task: Task) -> None:
     """Hint, at commit, that `task` changed (and, if it is queued, that its backend has work): PostgreSQL
     only; a no-op on SQLite, whose processes share the in-process bus."""
     if conn.dialect.name != "postgresql":
         return
-    payload = f"{task.id} {time.time():.6f}"
+    payload = f"{task.id} {time.time():.6f} {_SENDERS.get(conn.sync_engine, '-')}"
     await conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": TASK_CHANNEL, "payload": payload})
     if task.status is TaskStatus.QUEUED:
         channel = queue_channel(task.backend)
@@ -59,7 +74,7 @@ def notify_all(conn: Connection, changed: list[Task]) -> None:
     """`notify` for many tasks in one statement per channel kind."""
     if conn.dialect.name != "postgresql" or not changed:
         return
-    sent = f"{time.time():.6f}"
+    sent = f"{time.time():.6f} {_SENDERS.get(conn.engine, '-')}"
     hints = [{"channel": TASK_CHANNEL, "payload": f"{task.id} {sent}"} for task in changed]
     hints += [
         {"channel": queue_channel(task.backend), "payload": f"{task.id} {sent}"}
@@ -87,8 +102,11 @@ class Listener:
         read: Callable[[str], Awaitable[Task | None]],
         publish: Callable[[Task], None],
         metrics: Metrics,
+        own: str | None = None,
     ) -> None:
         self._dsn = dsn
+        #: The sender name of this process's own changes (`announce_as`), already published here.
+        self._own = own
         self._channels = [queue_channel(b) for b in sorted(backends)]
         self._on_queued = on_queued
         self._watched = watched
@@ -136,13 +154,13 @@ class Listener:
                 reader.cancel()
 
     def _on_notice(self, _conn: object, _pid: int, channel: str, payload: str) -> None:
-        task_id, _, sent = payload.partition(" ")
+        task_id, sent, sender = [*payload.split(" "), "", ""][:3]
         if sent:
             with contextlib.suppress(ValueError):
                 self._metrics.notification_lag.observe(max(0.0, time.time() - float(sent)))
         if channel != TASK_CHANNEL:
             self._on_queued(task_id)
-        elif self._watched(task_id):
+        elif sender != self._own and self._watched(task_id):
             self._schedule(task_id)
 
     def _schedule(self, task_id: str) -> None:
