@@ -75,7 +75,8 @@ async def test_renders_in_a_child_with_progress(backend: ProceduralBackend, tmp_
     result = await backend.generate(_spec(), tmp_path, progress.append)
     info = probe(result.video)
     assert (info.width, info.height, info.frames, info.has_audio) == (144, 256, 32, True)
-    assert progress == sorted(progress) and progress[-1] == 100 and len(progress) > 10
+    # A step at most every PROGRESS_EVERY_SECONDS (the render takes several), and its 100.
+    assert progress == sorted(progress) and progress[-1] == 100 and len(progress) >= 2
     assert result.thumbnail is not None and result.thumbnail.stat().st_size > 0
     assert backend.pool is not None
     assert len(backend.pool.pids) == 1 and os.getpid() not in backend.pool.pids

@@ -118,8 +118,10 @@ class TaskService:
         task = self._new_task(submission, now)
         reference = await self._store_reference(submission.reference, task) if submission.reference else None
         source = await self._store_source(submission.source_video) if submission.source_video else None
+        if reference or source:
+            task = replace(task, input_image=reference, input_video=source)
         try:
-            admission = await self._admit(submission, replace(task, input_image=reference, input_video=source), now)
+            admission = await self._admit(submission, task, now)
         except BaseException:
             await self._forget(reference)
             await self._forget(source)

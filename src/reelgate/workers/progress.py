@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -38,6 +39,7 @@ class ProgressReporter:
         self._interval = heartbeat_seconds
         self._spacing = spacing
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._latest = 0
         self._written = 0
         #: A render's first step is written `spacing` after it started, as if a write had been made then:
@@ -48,7 +50,11 @@ class ProgressReporter:
         self._stopping = False
 
     def __call__(self, percent: int) -> None:
-        self._loop.call_soon_threadsafe(self._update, min(99, max(0, int(percent))))
+        percent = min(99, max(0, int(percent)))
+        if threading.get_ident() == self._loop_thread:  # a backend on the loop (a child's messages, a relay)
+            self._update(percent)
+        else:  # a backend's own thread
+            self._loop.call_soon_threadsafe(self._update, percent)
 
     def _update(self, percent: int) -> None:
         if percent > self._latest:

@@ -22,6 +22,7 @@ import logging
 import multiprocessing
 import pickle
 import signal
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
@@ -41,6 +42,10 @@ STOP_GRACE_SECONDS = 10.0
 
 #: How long a child asked to leave at shutdown may take before it is killed.
 CLOSE_GRACE_SECONDS = 5.0
+
+#: The least time between two progress messages of a rendering child (its 100 always goes): each one
+#: wakes the parent's event loop, and the parent writes a task's progress at most twice a second anyway.
+PROGRESS_EVERY_SECONDS = 0.05
 
 
 class RenderCancelled(Exception):
@@ -240,6 +245,20 @@ async def _readable(fd: int) -> None:
         loop.remove_reader(fd)
 
 
+class _Progress:
+    """A child's progress callback: sends the parent a step at most every `PROGRESS_EVERY_SECONDS`, and 100."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._sent_at = -PROGRESS_EVERY_SECONDS
+
+    def __call__(self, percent: int) -> None:
+        now = time.monotonic()
+        if percent >= 100 or now - self._sent_at >= PROGRESS_EVERY_SECONDS:
+            self._sent_at = now
+            self._conn.send(("progress", percent))
+
+
 class _ParentSaysStop:
     """The child's stop signal: any message from the parent mid-render (STOP), or the parent gone."""
 
@@ -273,7 +292,7 @@ def serve(conn: Connection, make_renderer: Callable[[], Renderer]) -> None:
 
 def _outcome(renderer: Renderer, spec: VideoSpec, workdir: Path, stop: StopSignal, conn: Connection) -> tuple[Any, ...]:
     try:
-        video = renderer.render(spec, workdir, lambda percent: conn.send(("progress", percent)), stop)
+        video = renderer.render(spec, workdir, _Progress(conn), stop)
     except RenderCancelled:
         return ("stopped",)
     except Exception as exc:
