@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import replace
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reelgate.billing import keys
 from reelgate.events.local import LocalEventBus
@@ -22,29 +25,56 @@ from tests.store.test_store import _task
 pytestmark = pytest.mark.postgres
 
 
-async def test_a_write_elsewhere_reaches_this_process_watchers_and_queue(postgres_url: str) -> None:
-    writer, reader = create_engine(postgres_url), create_engine(postgres_url)  # two processes' pools
+@dataclass
+class Listening:
+    """A process's listener on the test database, what it was given, and what it did."""
+
+    #: Another process's pool (its changes are read here), and this process's own (which reads them).
+    writer: AsyncEngine
+    reader: AsyncEngine
+    bus: LocalEventBus
+    queued: asyncio.Queue[str]
+    reads: list[str]
+    metrics: Metrics
+
+
+@asynccontextmanager
+async def listening(postgres_url: str) -> AsyncIterator[Listening]:
+    """A connected listener of the process whose pool is `reader`, reading the tasks it is told of there."""
+    writer, reader = create_engine(postgres_url), create_engine(postgres_url)
     await migrate(writer)
-    bus, queued, metrics = LocalEventBus(), asyncio.Queue[str](), Metrics()
-    reads: list[str] = []
+    here = Listening(writer, reader, LocalEventBus(), asyncio.Queue[str](), [], Metrics())
 
     async def read(task_id: str) -> Task | None:
-        reads.append(task_id)
+        here.reads.append(task_id)
         async with reader.connect() as conn:
             return await repo.get_task(conn, task_id)
 
     listener = Listener(
         asyncpg_dsn(postgres_url),
         backends=["procedural"],
-        on_queued=queued.put_nowait,
-        watched=bus.watching,
+        on_queued=here.queued.put_nowait,
+        watched=here.bus.watching,
         read=read,
-        publish=bus.publish,
-        metrics=metrics,
+        publish=here.bus.publish,
+        metrics=here.metrics,
+        own=announce_as(reader),
     )
     running = asyncio.create_task(listener.run())
     try:
         await asyncio.wait_for(listener.connected.wait(), 10)
+        yield here
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await writer.dispose()
+        await reader.dispose()
+
+
+async def test_a_write_elsewhere_reaches_this_process_watchers_and_queue(postgres_url: str) -> None:
+    async with listening(postgres_url) as here:
+        writer, bus, queued, reads, metrics = here.writer, here.bus, here.queued, here.reads, here.metrics
         async with writer.begin() as conn:
             key, _ = await keys.create_key(conn, balance=5_000_000)
             task, unwatched = _task(key.id), _task(key.id)
@@ -97,39 +127,12 @@ async def test_a_write_elsewhere_reaches_this_process_watchers_and_queue(postgre
                 break
             except TimeoutError:
                 assert asyncio.get_running_loop().time() < deadline, "the listener did not reconnect"
-    finally:
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
-        await writer.dispose()
-        await reader.dispose()
 
 
 async def test_a_process_does_not_read_back_its_own_changes(postgres_url: str) -> None:
     """Its own writes were published to its bus as they were made: only the other processes' are read."""
-    ours, theirs = create_engine(postgres_url), create_engine(postgres_url)
-    await migrate(ours)
-    bus, queued = LocalEventBus(), asyncio.Queue[str]()
-    reads: list[str] = []
-
-    async def read(task_id: str) -> Task | None:
-        reads.append(task_id)
-        async with theirs.connect() as conn:
-            return await repo.get_task(conn, task_id)
-
-    listener = Listener(
-        asyncpg_dsn(postgres_url),
-        backends=["procedural"],
-        on_queued=queued.put_nowait,
-        watched=bus.watching,
-        read=read,
-        publish=bus.publish,
-        metrics=Metrics(),
-        own=announce_as(ours),
-    )
-    running = asyncio.create_task(listener.run())
-    try:
-        await asyncio.wait_for(listener.connected.wait(), 10)
+    async with listening(postgres_url) as here:
+        ours, theirs, bus, queued, reads = here.reader, here.writer, here.bus, here.queued, here.reads
         async with ours.begin() as conn:
             key, _ = await keys.create_key(conn, balance=5_000_000)
         mine, other = _task(key.id), _task(key.id)
@@ -142,9 +145,3 @@ async def test_a_process_does_not_read_back_its_own_changes(postgres_url: str) -
         assert reads == [other.id]
         # Both new tasks still wake the queue: a sweep or another worker of this process may claim either.
         assert {await asyncio.wait_for(queued.get(), 10) for _ in range(2)} == {mine.id, other.id}
-    finally:
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
-        await ours.dispose()
-        await theirs.dispose()
