@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import math
 import os
 import secrets
 import signal
 import socket
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -55,6 +57,8 @@ KEY_ROWS_KEPT_SECONDS = 2.0
 KEY_ROWS_KEPT = 10_000
 #: How long a client is asked to wait before trying again when the disk is short of space.
 LOW_DISK_RETRY_AFTER = 60
+#: How long a measure of the free space serves the admissions that follow (`Runtime.low_disk`).
+DISK_MEASURED_SECONDS = 1.0
 
 
 @dataclass
@@ -70,6 +74,8 @@ class Runtime:
     #: Re-reads the tasks this process's streams follow (`tasks/watchers.py`).
     rows: RowReader
     backends: Mapping[str, Backend] = field(default_factory=dict)
+    #: When the free space was last measured, and the folders then short of it (`low_disk`).
+    _disk_measured: tuple[float, list[Path]] = field(default=(-math.inf, []), init=False, repr=False)
 
     def backend_problems(self) -> dict[str, str]:
         """Why each backend that is not ready is not (loading, or failed to load), by name."""
@@ -81,7 +87,7 @@ class Runtime:
         managed = lifecycle(self.backends[entry.backend]) if entry.backend in self.backends else None
         if managed is not None and managed.failed:
             raise ServiceUnavailable(f"The model `{entry.name}` is unavailable: its backend {managed.problem}.")
-        if self.low_disk():
+        if self.low_disk(fresh=False):
             raise ServiceUnavailable(
                 "The server is short of disk space and takes no new videos now. Try again later.",
                 retry_after=LOW_DISK_RETRY_AFTER,
@@ -105,9 +111,17 @@ class Runtime:
             keys.on_changes(engine, rows.forget_all)
         return rows
 
-    def low_disk(self) -> list[Path]:
-        """The folders a new video is written to (media, scratch, SQLite) short of `min_free_bytes`."""
-        return short_of_space(self._video_folders, self.settings.min_free_bytes)
+    def low_disk(self, *, fresh: bool = True) -> list[Path]:
+        """The folders a new video is written to (media, scratch, SQLite) short of `min_free_bytes`.
+
+        Not `fresh`: as measured within the last `DISK_MEASURED_SECONDS` (an admission's check: three
+        system calls a request, where a disk does not fill in a second, and a render that finds it full
+        fails and is refunded). Each measure, fresh or not, serves the admissions that follow.
+        """
+        now = time.monotonic()
+        if fresh or now - self._disk_measured[0] >= DISK_MEASURED_SECONDS:
+            self._disk_measured = (now, short_of_space(self._video_folders, self.settings.min_free_bytes))
+        return self._disk_measured[1]
 
     @cached_property
     def _video_folders(self) -> list[Path]:

@@ -32,3 +32,16 @@ def test_without_a_host_header_the_servers_address_and_root_path_are_used() -> N
 def test_a_configured_public_url_wins_over_the_request() -> None:
     request = _request(public_url="https://video.example.com", host=b"internal:8000")
     assert links(request).page("task_1") == "https://video.example.com/web/task_1"
+
+
+def test_the_base_url_is_starlettes_own_for_every_scheme_host_server_and_root_path() -> None:
+    """`base_url` keeps a few answers to save working them out per request; each is what Starlette says."""
+    hosts = [b"a.example", b"a.example:8443", b"[::1]:8080", b"not a host!", b"h\xe9te.example", None]
+    servers = [("10.0.0.5", 8000), ("::1", 443), ("10.0.0.5", 80), None]
+    for scheme in ("http", "https"):
+        for host in hosts:
+            for server in servers:
+                for root_path in ("", "/gw", "/gw/"):
+                    request = _request(host=host, scheme=scheme, server=server, root_path=root_path)
+                    for _ in range(2):  # worked out, then kept
+                        assert links(request).base_url == str(request.base_url).rstrip("/")
