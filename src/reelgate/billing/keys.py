@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Delete, Update, bindparam, event, insert, select, update
@@ -253,7 +254,10 @@ def _column_values(values: Mapping[str, Any]) -> dict[str, Any]:
     return columns
 
 
+@lru_cache(maxsize=1024)
 def _from_row(row: object) -> ApiKey:
+    """The key of a row (kept: the rows a server reads for its requests are a few keys' own, read again
+    and again; an ApiKey is frozen, so one can serve them all)."""
     values = dict(row._mapping)  # type: ignore[attr-defined]
     values.pop("digest")
     models = values.pop("allowed_models")
