@@ -51,8 +51,8 @@ async def test_a_worker_that_lost_its_lease_cannot_write(engine: AsyncEngine) ->
         assert await repo.set_progress(conn, task_id, 90, now, attempt=1) is None
         assert await repo.heartbeat(conn, task_id, now, attempt=1) is False
         assert await repo.save_backend_state(conn, task_id, "job-of-attempt-1", now, attempt=1) is False
-        done = await repo.complete(
-            conn, task_id, share_id="s", video_file="v.mp4", thumbnail_file="t", now=now, attempt=1
+        done = await conn.run_sync(
+            repo.complete_sync, task_id, share_id="s", video_file="v.mp4", thumbnail_file="t", now=now, attempt=1
         )
         assert done is None
         error = TaskError("storage_full", "disk full")
@@ -66,8 +66,8 @@ async def test_a_worker_that_lost_its_lease_cannot_write(engine: AsyncEngine) ->
 
     async with engine.begin() as conn:  # the owner's writes go through, and the task is charged once
         assert await repo.heartbeat(conn, task_id, now, attempt=2) is True
-        done = await repo.complete(
-            conn, task_id, share_id="s", video_file="v.mp4", thumbnail_file="t", now=now, attempt=2
+        done = await conn.run_sync(
+            repo.complete_sync, task_id, share_id="s", video_file="v.mp4", thumbnail_file="t", now=now, attempt=2
         )
         assert done is not None and done.status is TaskStatus.COMPLETED
         assert [e.kind for e in await ledger.entries(conn, done.key_id)] == ["credit", "charge"]

@@ -42,8 +42,13 @@ async def test_unreferenced_old_files_go_and_kept_or_recent_ones_stay(engine: As
         task = _task(key.id)
         await repo.insert_task(conn, task)
         await repo.claim(conn, task.id, "worker", datetime.now(UTC))
-        await repo.complete(
-            conn, task.id, share_id="s_" + "0" * 32, video_file=video, thumbnail_file=thumbnail, now=datetime.now(UTC)
+        await conn.run_sync(
+            repo.complete_sync,
+            task.id,
+            share_id="s_" + "0" * 32,
+            video_file=video,
+            thumbnail_file=thumbnail,
+            now=datetime.now(UTC),
         )
 
     removed = await remove_orphan_files(engine, storage)

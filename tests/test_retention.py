@@ -130,8 +130,8 @@ async def test_expiry_queries_on_each_database(engine: AsyncEngine) -> None:
         for task, expires in ((due, now - timedelta(hours=1)), (kept, now + timedelta(hours=1))):
             await repo.insert_task(conn, task)
             await repo.claim(conn, task.id, "worker", now)
-            await repo.complete(
-                conn,
+            await conn.run_sync(
+                repo.complete_sync,
                 task.id,
                 share_id=f"s_{task.id[-8:]}",
                 video_file=f"v-{task.id}",

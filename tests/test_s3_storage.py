@@ -120,8 +120,13 @@ async def test_the_orphan_sweep_deletes_unreferenced_objects_in_the_bucket(
         task = _task(key.id)
         await repo.insert_task(conn, task)
         await repo.claim(conn, task.id, "worker", datetime.now(UTC))
-        await repo.complete(
-            conn, task.id, share_id="s_" + "0" * 32, video_file=kept, thumbnail_file=kept, now=datetime.now(UTC)
+        await conn.run_sync(
+            repo.complete_sync,
+            task.id,
+            share_id="s_" + "0" * 32,
+            video_file=kept,
+            thumbnail_file=kept,
+            now=datetime.now(UTC),
         )
 
     assert await remove_orphan_files(engine, storage) == []  # both too recent to be leftovers

@@ -105,8 +105,8 @@ async def add_task(
         if status is TaskStatus.FAILED:
             await fail_task(conn, task.id, TaskError("boom", "boom"), at, refund=True)
         else:
-            await repo.complete(
-                conn, task.id, share_id=f"s_{task.id[-20:]}", video_file="v", thumbnail_file="t", now=at
+            await conn.run_sync(
+                repo.complete_sync, task.id, share_id=f"s_{task.id[-20:]}", video_file="v", thumbnail_file="t", now=at
             )
         await conn.execute(update(ledger_table).where(ledger_table.c.task_id == task.id).values(created_at=at))
     return task.id

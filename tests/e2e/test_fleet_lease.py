@@ -55,8 +55,14 @@ async def _late_writes(database_url: str, task_id: str, attempt: int) -> dict[st
                 "progress": await repo.set_progress(conn, task_id, 99, now, attempt=attempt),
                 "heartbeat": await repo.heartbeat(conn, task_id, now, attempt=attempt),
                 "state": await repo.save_backend_state(conn, task_id, "late", now, attempt=attempt),
-                "complete": await repo.complete(
-                    conn, task_id, share_id="late", video_file="late.mp4", thumbnail_file="t", now=now, attempt=attempt
+                "complete": await conn.run_sync(
+                    repo.complete_sync,
+                    task_id,
+                    share_id="late",
+                    video_file="late.mp4",
+                    thumbnail_file="t",
+                    now=now,
+                    attempt=attempt,
                 ),
                 "fail": await fail_task(conn, task_id, TaskError("x", "late"), now, refund=True, attempt=attempt),
             }

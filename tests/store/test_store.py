@@ -121,8 +121,8 @@ async def test_transitions(engine: AsyncEngine) -> None:
         assert await repo.claim(conn, task.id, "w2", now) is None  # only one claim wins
         assert (await repo.set_progress(conn, task.id, 40, now)).progress == 40  # type: ignore[union-attr]
         assert await repo.set_progress(conn, task.id, 30, now) is None  # progress never goes back
-        done = await repo.complete(
-            conn, task.id, share_id="s_" + "a" * 32, video_file="v.mp4", thumbnail_file="t.webp", now=now
+        done = await conn.run_sync(
+            repo.complete_sync, task.id, share_id="s_" + "a" * 32, video_file="v.mp4", thumbnail_file="t.webp", now=now
         )
         assert done is not None and done.status is TaskStatus.COMPLETED and done.progress == 100
         assert await repo.fail(conn, task.id, TaskError("x", "y"), now) is None  # final stays final

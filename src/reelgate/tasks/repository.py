@@ -181,12 +181,8 @@ async def set_progress(
     return await apply(conn, task_id, lifecycle.PROGRESS, *_not_lower(progress, attempt), **_progressed(progress, now))
 
 
-def set_progress_sync(
-    conn: Connection, task_id: str, progress: int, now: datetime, *, attempt: int | None = None
-) -> Task | None:
-    """`set_progress` on a synchronous connection (`store.db.run_sync`)."""
-    if attempt is None:
-        return apply_sync(conn, task_id, lifecycle.PROGRESS, *_not_lower(progress, None), **_progressed(progress, now))
+def set_progress_sync(conn: Connection, task_id: str, progress: int, now: datetime, *, attempt: int) -> Task | None:
+    """`set_progress` on a synchronous connection (`store.db.run_sync`), as the worker of `attempt` writes it."""
     return _running_write(conn, _PROGRESS, task_id, at_most=progress, new_progress=progress, now=now, attempt=attempt)
 
 
@@ -220,34 +216,12 @@ async def heartbeat(conn: AsyncConnection, task_id: str, now: datetime, *, attem
     return bool(result.rowcount)
 
 
-def renew_lease(conn: Connection, task_id: str, now: datetime, *, attempt: int | None = None) -> Task | None:
+def renew_lease(conn: Connection, task_id: str, now: datetime, *, attempt: int) -> Task | None:
     """`heartbeat` on a synchronous connection (`store.db.run_sync`), returning the running task (whose
-    `deleted_at` says whether it was deleted meanwhile); None when it is no longer running (as `attempt`).
+    `deleted_at` says whether it was deleted meanwhile); None when it is no longer running as `attempt`.
     Like `heartbeat`, announced to no one: nothing a client sees changed."""
-    if attempt is not None:
-        row = conn.execute(_RENEW, {"task_id": task_id, "now": now, "attempt": attempt}).one_or_none()
-    else:
-        row = conn.execute(_renewal(tasks.c.id == task_id, heartbeat_at=now)).one_or_none()
+    row = conn.execute(_RENEW, {"task_id": task_id, "now": now, "attempt": attempt}).one_or_none()
     return Task.from_row(row) if row else None
-
-
-def _renewal(*where: Any, **values: Any) -> Update:
-    running = tasks.c.status == TaskStatus.IN_PROGRESS.value
-    return update(tasks).where(running, *where).values(**values).returning(*tasks.c)
-
-
-async def complete(
-    conn: AsyncConnection,
-    task_id: str,
-    *,
-    share_id: str,
-    video_file: str,
-    thumbnail_file: str,
-    now: datetime,
-    attempt: int | None = None,
-) -> Task | None:
-    files = {"share_id": share_id, "video_file": video_file, "thumbnail_file": thumbnail_file}
-    return await conn.run_sync(lambda sync: complete_sync(sync, task_id, **files, now=now, attempt=attempt))
 
 
 def complete_sync(
@@ -260,7 +234,9 @@ def complete_sync(
     now: datetime,
     attempt: int | None = None,
 ) -> Task | None:
-    """`complete` on a synchronous connection (the worker's completion: `store.db.run_sync`)."""
+    """Complete a running task with its stored files, its webhook deliveries written in the same transaction;
+    None if it was not in progress (as `attempt`). Synchronous, as the worker writes it (`store.db.run_sync`):
+    an async connection runs it with `conn.run_sync(complete_sync, ...)`."""
     files = {"share_id": share_id, "video_file": video_file, "thumbnail_file": thumbnail_file}
     if attempt is None:
         task = apply_sync(conn, task_id, lifecycle.COMPLETE, progress=100, **files, completed_at=now)
@@ -439,4 +415,9 @@ _COMPLETE = _built(
     thumbnail_file=bindparam("new_thumbnail_file"),
     completed_at=bindparam("now"),
 )
-_RENEW = _renewal(tasks.c.id == bindparam("task_id"), _ATTEMPT, heartbeat_at=bindparam("now"))
+_RENEW = (
+    update(tasks)
+    .where(tasks.c.id == bindparam("task_id"), tasks.c.status == TaskStatus.IN_PROGRESS.value, _ATTEMPT)
+    .values(heartbeat_at=bindparam("now"))
+    .returning(*tasks.c)
+)
