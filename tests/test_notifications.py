@@ -19,6 +19,7 @@ from reelgate.events.postgres import APPLICATION_NAME, Listener, announce_as, as
 from reelgate.observability.metrics import Metrics
 from reelgate.store.db import create_engine, migrate
 from reelgate.tasks import repository as repo
+from reelgate.tasks.admission import GroupCommit
 from reelgate.tasks.models import Task
 from tests.store.test_store import _task
 
@@ -145,3 +146,21 @@ async def test_a_process_does_not_read_back_its_own_changes(postgres_url: str) -
         assert reads == [other.id]
         # Both new tasks still wake the queue: a sweep or another worker of this process may claim either.
         assert {await asyncio.wait_for(queued.get(), 10) for _ in range(2)} == {mine.id, other.id}
+
+
+async def test_a_group_of_admissions_is_announced(postgres_url: str) -> None:
+    """A group's tasks (written in one statement) wake the queue and reach their watchers elsewhere."""
+    async with listening(postgres_url) as here:
+        async with here.writer.begin() as conn:
+            key, _ = await keys.create_key(conn, balance=5_000_000)
+        group = [_task(key.id) for _ in range(3)]
+        admissions = GroupCommit(here.writer, resend_protection=True)
+        async with here.bus.subscribe(group[1].id) as watching:
+            admitted = await asyncio.gather(
+                *(admissions.admit(task, f"hash-{n}", join_running=True) for n, task in enumerate(group))
+            )
+            assert admitted == [(task, True) for task in group]
+            assert {await asyncio.wait_for(here.queued.get(), 10) for _ in group} == {task.id for task in group}
+            seen = await watching.next(10)
+        assert seen is not None and seen.id == group[1].id
+        assert here.reads == [group[1].id]  # the watched one only

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Delete, Update, bindparam, event, insert, select, update
+from sqlalchemy import Delete, String, Update, any_, bindparam, event, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection
 from ulid import ULID
@@ -175,12 +176,16 @@ def required(secret: str | None) -> str:
 
 #: Reads the key rows with the digests bound to `digests`; built once, as it is read for every request.
 BY_DIGEST = select(api_keys).where(api_keys.c.digest.in_(bindparam("digests", expanding=True)))
+#: `BY_DIGEST` on PostgreSQL: the digests as one array, so that the statement's text (prepared once per
+#: connection) is the same however many keys a read looks up.
+BY_ANY_DIGEST = select(api_keys).where(api_keys.c.digest == any_(bindparam("digests", type_=ARRAY(String))))
 
 
 def rows_by_digest(conn: Connection, digests: Collection[str]) -> dict[str, Any]:
     """The key rows with these digests (for `verified`), by digest: many requests' keys in one read
     (synchronous: `store.db.run_sync` runs it on SQLite's twin engine)."""
-    rows = conn.execute(BY_DIGEST, {"digests": list(digests)})
+    reading = BY_ANY_DIGEST if conn.dialect.name == "postgresql" else BY_DIGEST
+    rows = conn.execute(reading, {"digests": list(digests)})
     return {row.digest: row for row in rows}
 
 

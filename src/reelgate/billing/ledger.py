@@ -88,10 +88,19 @@ def charge_all(conn: Connection, charges: list[Charge]) -> None:
     last balances and one entry each, in two statements however many there are."""
     if not charges:
         return
-    last = {charge.key_id: charge.balance_after for charge in charges}
-    conn.execute(_SET_BALANCE, [{"key": key_id, "left": left} for key_id, left in last.items()])
+    conn.execute(_SET_BALANCE, [{"key": key_id, "left": left} for key_id, left in last_balances(charges).items()])
+    conn.execute(_INSERT_ENTRY, charge_entries(charges))
+
+
+def last_balances(charges: list[Charge]) -> dict[str, int]:
+    """Each charged key's balance once all of `charges` are taken."""
+    return {charge.key_id: charge.balance_after for charge in charges}
+
+
+def charge_entries(charges: list[Charge]) -> list[dict[str, Any]]:
+    """The ledger rows that record `charges`."""
     now = datetime.now(UTC)
-    entries = [
+    return [
         {
             "key_id": c.key_id,
             "task_id": c.task_id,
@@ -103,7 +112,6 @@ def charge_all(conn: Connection, charges: list[Charge]) -> None:
         }
         for c in charges
     ]
-    conn.execute(_INSERT_ENTRY, entries)
 
 
 # Built once: `charge_all` runs for every admission.

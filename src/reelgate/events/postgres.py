@@ -74,14 +74,18 @@ def notify_all(conn: Connection, changed: list[Task]) -> None:
     """`notify` for many tasks in one statement per channel kind."""
     if conn.dialect.name != "postgresql" or not changed:
         return
+    conn.execute(text("SELECT pg_notify(:channel, :payload)"), hints(conn, changed))
+
+
+def hints(conn: Connection, changed: list[Task]) -> list[dict[str, str]]:
+    """The notices (`channel`, `payload`) that announce `changed`, written through `conn`."""
     sent = f"{time.time():.6f} {_SENDERS.get(conn.engine, '-')}"
-    hints = [{"channel": TASK_CHANNEL, "payload": f"{task.id} {sent}"} for task in changed]
-    hints += [
+    told = [{"channel": TASK_CHANNEL, "payload": f"{task.id} {sent}"} for task in changed]
+    return told + [
         {"channel": queue_channel(task.backend), "payload": f"{task.id} {sent}"}
         for task in changed
         if task.status is TaskStatus.QUEUED
     ]
-    conn.execute(text("SELECT pg_notify(:channel, :payload)"), hints)
 
 
 def asyncpg_dsn(database_url: str) -> str:

@@ -102,7 +102,13 @@ async def run_sync(engine: AsyncEngine, work: Callable[[Connection], T], *, writ
     """
     twin = _twin(engine)
     if twin is None:
-        async with engine.begin() if write else engine.connect() as conn:
+        if write:
+            async with engine.begin() as conn:
+                return await conn.run_sync(work)
+        async with engine.connect() as conn:
+            # No BEGIN and ROLLBACK around a read: each is a round trip, and in a burst the event loop
+            # answers each of them only after a turn through every request that arrived meanwhile.
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
             return await conn.run_sync(work)
     if not write:
         return _run_on(twin.threaded, work, write)
@@ -241,10 +247,15 @@ def _ping_if_rested(dialect: Dialect, dbapi_connection: Any, record: ConnectionP
     rested_since = record.info.pop(_RESTING_SINCE, None)
     if rested_since is None or time.monotonic() - rested_since <= PING_AFTER_REST_SECONDS:
         return
+    # asyncpg's adapter pings inside BEGIN ... ROLLBACK unless the connection is in autocommit: three round
+    # trips where one does, at the start of a burst on every connection that rested.
+    dbapi_connection.autocommit = True
     try:
         alive = dialect.do_ping(dbapi_connection)
     except Exception as exc:
         raise DisconnectionError("a pooled connection did not answer its ping") from exc
+    finally:
+        dbapi_connection.autocommit = False
     if not alive:
         raise DisconnectionError("a pooled connection did not answer its ping")
 

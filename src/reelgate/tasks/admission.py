@@ -11,7 +11,8 @@ transaction; one transaction at a time admits a whole group:
 2. read the running tasks with any of the group's request hashes, once,
 3. decide each request in arrival order, in Python, exactly as one transaction each would: join a
    running task or an identical request earlier in the group, else charge it if the balance covers it,
-4. write every charge and every task with one statement each.
+4. write every charge and every task: with one statement per table on SQLite, and in one statement on
+   PostgreSQL, where each statement is a round trip (`_write_at_once`).
 
 The guarantees are those of one transaction per request: one charge per task, never an overdrawn key,
 an identical request joins the running task. Requests that need per-request reads under the lock (an
@@ -24,18 +25,21 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import BindParameter, Select, Text, any_, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reelgate.billing import keys, ledger
 from reelgate.billing.ledger import Charge
 from reelgate.errors import ReelgateError
+from reelgate.events.postgres import hints
 from reelgate.store.db import is_unavailable, run_sync
 from reelgate.store.tables import api_keys, tasks
+from reelgate.store.tables import ledger as ledger_entries
 from reelgate.tasks import repository as repo
 from reelgate.tasks.models import Task, TaskStatus
 
@@ -123,33 +127,99 @@ def decide_and_write(conn: Connection, group: list[Request], joining: bool) -> l
     """Admit a group in the transaction `conn` is in; what became of each request, in order."""
     key_ids = sorted({request.task.key_id for request in group})
     hashes = [r.request_hash for r in group if r.join_running] if joining else []
-    decide = Decisions(_locked_keys(conn, key_ids), _running(conn, hashes), joining=joining)
+    postgres = conn.dialect.name == "postgresql"
+    decide = Decisions(_locked_keys(conn, key_ids, postgres), _running(conn, hashes, postgres), joining=joining)
     outcomes = [decide(request) for request in group]
-    ledger.charge_all(conn, decide.charges)
-    repo.insert_tasks(conn, decide.created)
+    if postgres:
+        _write_at_once(conn, decide.charges, decide.created)
+    else:
+        ledger.charge_all(conn, decide.charges)
+        repo.insert_tasks(conn, decide.created)
     return outcomes
 
 
-def _locked_keys(conn: Connection, key_ids: list[str]) -> dict[str, Any]:
+def _locked_keys(conn: Connection, key_ids: list[str], postgres: bool) -> dict[str, Any]:
     """The keys' balances and states (`keys.refusal`), read as their rows are locked for the rest of the
     transaction: on PostgreSQL in one statement that locks them in sorted order (so that two processes
     never wait for each other), on SQLite by a write, which takes the one writer's lock."""
-    locking = _LOCK_IN_ORDER if conn.dialect.name == "postgresql" else _LOCK_BY_WRITE
+    locking = _LOCK_IN_ORDER if postgres else _LOCK_BY_WRITE
     return {row.id: row for row in conn.execute(locking, {"key_ids": key_ids})}
 
 
-def _running(conn: Connection, hashes: list[str]) -> dict[str, Task]:
+def _running(conn: Connection, hashes: list[str], postgres: bool) -> dict[str, Task]:
     """The newest running task of each hash."""
     if not hashes:
         return {}
-    rows = conn.execute(_RUNNING_WITH_HASHES, {"hashes": sorted(set(hashes))})
+    reading = _RUNNING_WITH_ANY_HASH if postgres else _RUNNING_WITH_HASHES
+    rows = conn.execute(reading, {"hashes": sorted(set(hashes))})
     return {row.request_hash: Task.from_row(row) for row in rows}
+
+
+def _write_at_once(conn: Connection, charges: list[Charge], created: list[tuple[Task, str | None]]) -> None:
+    """PostgreSQL: the keys' new balances, the ledger entries, the tasks and their notices, in one statement.
+
+    Each statement is a round trip, and in a burst the event loop answers each only after a turn through
+    every request that arrived meanwhile: a group's transaction took 60-70 ms with one statement per
+    table. Here every column travels as one array (`unnest`), so the statement's text is the same for a
+    group of 1 or 500, and each connection prepares it once.
+    """
+    if not charges:  # every request joined a running task or was refused
+        return
+    balances = ledger.last_balances(charges)
+    rows = [repo.task_row(task, request_hash) for task, request_hash in created]
+    notices = hints(conn, [task for task, _ in created])
+    values: dict[str, Any] = {"balance_keys": list(balances), "balances": list(balances.values())}
+    values |= _arrays("entry_", ledger.charge_entries(charges))
+    values |= _arrays("task_", rows)
+    values |= _arrays("notice_", notices)
+    conn.execute(_group_write(tuple(rows[0])), values)
+
+
+def _arrays(prefix: str, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Rows as one list per column, each named `prefix` + the column's name."""
+    return {prefix + name: [row[name] for row in rows] for name in rows[0]}
+
+
+@lru_cache
+def _group_write(task_columns: tuple[str, ...]) -> Select[Any]:
+    """`_write_at_once`'s statement (built once: the columns a task row has are always the same)."""
+    balances = func.unnest(_array("balance_keys", api_keys.c.id), _array("balances", api_keys.c.balance))
+    new_balances = balances.table_valued("id", "balance").render_derived(name="new_balance")
+    set_balances = update(api_keys).where(api_keys.c.id == new_balances.c.id).values(balance=new_balances.c.balance)
+    entries = insert(ledger_entries).from_select(ENTRY_COLUMNS, _rows_of(ledger_entries, "entry_", ENTRY_COLUMNS))
+    new_tasks = insert(tasks).from_select(task_columns, _rows_of(tasks, "task_", task_columns))
+    notices = func.unnest(_array("notice_channel", None), _array("notice_payload", None))
+    told = notices.table_valued("channel", "payload").render_derived(name="notice")
+    return (
+        select(func.pg_notify(told.c.channel, told.c.payload))
+        .select_from(told)
+        .add_cte(set_balances.cte("set_balances"), entries.cte("entries"), new_tasks.cte("new_tasks"))
+    )
+
+
+def _array(name: str, column: Any) -> BindParameter[Any]:
+    """An array parameter of `column`'s type (text where `column` is None)."""
+    return bindparam(name, type_=ARRAY(column.type if column is not None else Text()))
+
+
+def _rows_of(table: Any, prefix: str, columns: tuple[str, ...]) -> Select[Any]:
+    """The rows given as one array per column (`_arrays`), in order."""
+    return select(*(func.unnest(_array(prefix + name, table.c[name])) for name in columns))
+
+
+#: The columns of a charge's ledger entry (`ledger.charge_entries`).
+ENTRY_COLUMNS = ("key_id", "task_id", "kind", "amount", "balance_after", "note", "created_at")
 
 
 # The statements each admission runs, built once: building them took as long as SQLite ran them.
 _THEIRS = api_keys.c.id.in_(bindparam("key_ids", expanding=True))
-#: Takes the lock an UPDATE of the row takes.
-_LOCK_IN_ORDER = select(*KEY_STATE).where(_THEIRS).order_by(api_keys.c.id).with_for_update(key_share=True)
+#: Takes the lock an UPDATE of the row takes. Its keys are one array: one statement's text for any group.
+_LOCK_IN_ORDER = (
+    select(*KEY_STATE)
+    .where(api_keys.c.id == any_(_array("key_ids", api_keys.c.id)))
+    .order_by(api_keys.c.id)
+    .with_for_update(key_share=True)
+)
 _LOCK_BY_WRITE = (
     update(api_keys)
     .where(_THEIRS)
@@ -160,6 +230,11 @@ _LOCK_BY_WRITE = (
 _RUNNING_WITH_HASHES = (
     select(tasks)
     .where(tasks.c.request_hash.in_(bindparam("hashes", expanding=True)), tasks.c.status.in_(RUNNING))
+    .order_by(tasks.c.created_at)
+)
+_RUNNING_WITH_ANY_HASH = (
+    select(tasks)
+    .where(tasks.c.request_hash == any_(_array("hashes", tasks.c.request_hash)), tasks.c.status.in_(RUNNING))
     .order_by(tasks.c.created_at)
 )
 

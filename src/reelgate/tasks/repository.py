@@ -34,7 +34,7 @@ from reelgate.webhooks import store as webhooks
 
 
 async def insert_task(conn: AsyncConnection, task: Task, request_hash: str | None = None) -> None:
-    await conn.execute(insert(tasks).values(_row(task, request_hash)))
+    await conn.execute(insert(tasks).values(task_row(task, request_hash)))
     await notify(conn, task)
 
 
@@ -42,7 +42,7 @@ def insert_tasks(conn: Connection, new: list[tuple[Task, str | None]]) -> None:
     """Insert tasks (each with its request hash) in one statement, as `insert_task` would one by one
     (synchronous, as the group admissions run: `tasks/admission.py`)."""
     if new:
-        conn.execute(_INSERT_TASK, [_row(task, request_hash) for task, request_hash in new])
+        conn.execute(_INSERT_TASK, [task_row(task, request_hash) for task, request_hash in new])
         notify_all(conn, [task for task, _ in new])
 
 
@@ -50,7 +50,8 @@ def insert_tasks(conn: Connection, new: list[tuple[Task, str | None]]) -> None:
 _INSERT_TASK = insert(tasks)
 
 
-def _row(task: Task, request_hash: str | None) -> dict[str, Any]:
+def task_row(task: Task, request_hash: str | None) -> dict[str, Any]:
+    """The row that stores `task` (and the request hash an identical request is joined by)."""
     values = {k: v for k, v in task.__dict__.items() if k != "error"}
     values["request_hash"] = request_hash
     values["status"] = task.status.value
