@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reelgate.billing import keys
 from reelgate.billing.audit import verify_ledger
 from reelgate.errors import InsufficientQuota
+from reelgate.store.db import create_engine, migrate
 from reelgate.store.tables import api_keys, ledger, tasks
 from reelgate.tasks.admission import GroupCommit
 from reelgate.tasks.models import Task
@@ -59,3 +62,41 @@ async def test_a_group_is_charged_joined_and_stored_as_one_by_one(engine: AsyncE
     # A resend after the group committed joins the stored task.
     again = await GroupCommit(engine, resend_protection=True).admit(_task(key.id), "hash-second", join_running=True)
     assert again == (second, False)
+
+
+@pytest.mark.postgres
+async def test_a_group_on_postgresql_is_three_statements(postgres_url: str) -> None:
+    """Each statement is a round trip that waits for a turn of a busy event loop: a group of any size locks its
+    keys, reads the running tasks with its hashes, and writes everything else in one statement, and the three
+    statements' texts do not depend on the group's size."""
+    engine = create_engine(postgres_url)
+    await migrate(engine)
+    try:
+        await _count_statements_of_groups(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _count_statements_of_groups(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        funded = [(await keys.create_key(conn, balance=100_000_000))[0] for _ in range(3)]
+    admissions = GroupCommit(engine, resend_protection=True)
+    texts: set[str] = set()
+    for size in (1, 7, 40):
+        statements: list[str] = []
+
+        def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            statements.append(statement)  # noqa: B023 - read before the next size's listener replaces it
+
+        event.listen(engine.sync_engine, "before_cursor_execute", count)
+        try:
+            group = [_task(funded[n % 3].id) for n in range(size)]
+            admitted = await asyncio.gather(
+                *(admissions.admit(task, f"hash-{size}-{n}", join_running=True) for n, task in enumerate(group))
+            )
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", count)
+        assert admitted == [(task, True) for task in group]
+        assert len(statements) == 3, statements
+        texts.update(statements)
+    assert len(texts) == 3  # the same three texts for every size: each connection prepares them once
