@@ -98,6 +98,8 @@ async def run_sync(engine: AsyncEngine, work: Callable[[Connection], T], *, writ
     is: SQLite writes one request's admission in about a third of a millisecond, a group of 300 in about
     ten. When another connection holds the lock, it runs again from the start in a worker thread, where it
     may wait for it (`_Twin`).
+    Elsewhere (PostgreSQL) a read runs outside a transaction: each of its statements sees what was
+    committed when that statement began.
     `work` must be one that can be run again: its connection's statements and nothing else.
     """
     twin = _twin(engine)
