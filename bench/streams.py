@@ -23,6 +23,12 @@ against that revision too (`--processes N` serves in N processes, `--baseline-pr
 `--processes 2 --baseline HEAD --baseline-processes 1` compares two processes with one). Either revision is
 checked out in a temporary `git worktree` and served by this venv with the worktree's `src/` first on
 PYTHONPATH; both tables are printed, then the ratios (this / baseline).
+
+A figure from one run can be off by half on a shared machine. `--repeat N` runs N rounds, the revisions
+taking turns, prints every round's tables, then each figure's range over the rounds and the ratios of
+their medians:
+
+    .venv/bin/python bench/streams.py --levels 500,2000 --pg-levels 500 --hold 10 --baseline HEAD~1 --repeat 3
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -554,7 +560,7 @@ async def table(label: str, pythonpath: str | None, args: argparse.Namespace, lo
             figures["server_errors"] = dict(server.error_lines().most_common(5))
         figures["bare"] = await bare_floor(n, args)  # with the server stopped, as it ran alone
         rows.append(Row(n, database, figures))
-        print(f"[{label}] {describe(rows[-1])[0]}: done", flush=True)
+        print(f"[{label}] {load(rows[-1])}: done", flush=True)
     return rows
 
 
@@ -567,10 +573,15 @@ def ms_or_s(seconds: float | None) -> str:
     return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
+def load(row: Row) -> str:
+    """The row's first cell: its concurrency level and database."""
+    db = "SQLite" if row.database == "sqlite" else "PostgreSQL"
+    return f"1 at a time, {db}" if row.level == 1 else f"{row.level:,} concurrent, {db}"
+
+
 def describe(row: Row) -> list[str]:
     """The row's cells: load | first byte | longest silence | 5xx | other errors | renders | peak RSS."""
     f = row.figures
-    db = "SQLite" if row.database == "sqlite" else "PostgreSQL"
     rss = f"{f['peak_rss_mb']:.0f} MB" + (
         f" (+{f['children_peak_rss_mb']:.0f} MB children)" if f["children_peak_rss_mb"] else ""
     )
@@ -580,12 +591,12 @@ def describe(row: Row) -> list[str]:
     ratio = f["ttfb_p50_s"] / bare["ttfb_p50_s"] if f["ttfb_p50_s"] and bare["ttfb_p50_s"] else float("nan")
     first += f" — {ratio:.1f}x bare SSE ({ms_or_s(bare['ttfb_p50_s'])} / {ms_or_s(bare['ttfb_p99_s'])})"
     if row.level == 1:
-        return [f"1 at a time, {db}", first, "—", str(f["http_5xx"]), others, "—", rss]
+        return [load(row), first, "—", str(f["http_5xx"]), others, "—", rss]
     silence = f"{ms_or_s(f['silence_p99_s'])} / {ms_or_s(f['silence_max_s'])} ({f['silences_over_limit']} over limit)"
     idle = f["idle_renders_per_s"]
     share = f"{f['renders_per_s'] / idle:.0%}" if idle else "—"
     renders = f"{f['renders']} in {f['window_s']:.0f} s ({f['renders_per_s']:.2f}/s) vs {idle:.2f}/s idle: {share}"
-    return [f"{row.level:,} concurrent, {db}", first, silence, str(f["http_5xx"]), others, renders, rss]
+    return [load(row), first, silence, str(f["http_5xx"]), others, renders, rss]
 
 
 HEADER = ["load", "first byte p50 / p99", "longest silence p99 / max", "5xx", "other errors", "renders meanwhile"]
@@ -606,7 +617,7 @@ def compare(ours: list[Row], theirs: list[Row]) -> str:
     names = ("ttfb_p50_s", "ttfb_p99_s", "silence_p99_s", "renders_per_s", "peak_rss_mb")
     rows = []
     for a, b in zip(ours, theirs, strict=True):
-        rows.append([describe(a)[0], *(ratio(a.figures.get(name), b.figures.get(name)) for name in names)])
+        rows.append([load(a), *(ratio(a.figures.get(name), b.figures.get(name)) for name in names)])
     header = ["load", "first byte p50", "first byte p99", "silence p99", "renders/s", "peak RSS"]
     return markdown(rows, header)
 
@@ -615,7 +626,7 @@ def notes(rows: list[Row]) -> list[str]:
     found = []
     for row in rows:
         f = row.figures
-        label = describe(row)[0]
+        label = load(row)
         for detail, count in f["error_details"].items():
             found.append(f"- {label}: {count} x {detail}")
         for line, count in f["server_errors"].items():
@@ -689,22 +700,86 @@ def main(args: argparse.Namespace) -> None:
     if hard < wanted:
         print(f"warning: RLIMIT_NOFILE is {hard}, {wanted} wanted", file=sys.stderr)
     logs = Path(tempfile.mkdtemp(prefix="reelgate-streams-"))
-    results = dict([measure("this run", args.revision, args, logs)])
-    if args.baseline:
-        processes = args.baseline_processes or args.processes
-        results.update(
-            [measure("baseline", args.baseline, argparse.Namespace(**{**vars(args), "processes": processes}), logs)]
-        )
-    for title, rows in results.items():
-        print_table(title, rows, args)
-    if args.baseline:
-        mine, base = results.values()
-        print("\n### ratios, this run / baseline\n")
-        print(compare(mine, base))
+    baseline_args = argparse.Namespace(**{**vars(args), "processes": args.baseline_processes or args.processes})
+    rounds: list[dict[str, list[Row]]] = []
+    for n in range(args.repeat):  # the revisions take turns, so that a slow spell of the machine hits both
+        suffix = f", round {n + 1} of {args.repeat}" if args.repeat > 1 else ""
+        results = dict([measure(f"this run{suffix}", args.revision, args, logs)])
+        if args.baseline:
+            results.update([measure(f"baseline{suffix}", args.baseline, baseline_args, logs)])
+        rounds.append(results)
+    for results in rounds:
+        for title, rows in results.items():
+            print_table(title, rows, args)
+    revisions = [list(results.values()) for results in rounds]
+    mine = [both[0] for both in revisions]
+    base = [both[1] for both in revisions] if args.baseline else []
+    if args.repeat > 1:
+        print_spans("this run", mine)
+        if base:
+            print_spans("baseline", base)
+    if base:
+        print(f"\n### ratios, this run / baseline{' (medians over the rounds)' if args.repeat > 1 else ''}\n")
+        print(compare(medians(mine), medians(base)))
     if args.json:
-        raw = {title: [asdict(row) for row in rows] for title, rows in results.items()}
-        Path(args.json).write_text(json.dumps({"settings": vars(args), "tables": raw}, indent=1, default=str))
+        raw = [{title: [asdict(row) for row in rows] for title, rows in results.items()} for results in rounds]
+        Path(args.json).write_text(json.dumps({"settings": vars(args), "rounds": raw}, indent=1, default=str))
     print(f"\nserver logs under {logs}")
+
+
+# ---------------------------------------------------------------- several rounds: ranges and medians
+
+
+def span(values: list[float | None], show: Callable[[float | None], str] = ms_or_s) -> str:
+    """The lowest and the highest of `values` (one figure when they are equal)."""
+    known = [value for value in values if value is not None]
+    if not known:
+        return "—"
+    low, high = min(known), max(known)
+    return show(low) if show(low) == show(high) else f"{show(low)} – {show(high)}"
+
+
+def print_spans(label: str, rounds: list[list[Row]]) -> None:
+    """One line per level: each figure's range over the rounds (this machine's noise, made visible)."""
+    lines = []
+    for same_level in zip(*rounds, strict=True):
+        figures = [row.figures for row in same_level]
+
+        def over(name: str, figures: list[dict[str, Any]] = figures) -> list[float | None]:
+            return [f.get(name) for f in figures]
+
+        shares = [
+            f["renders_per_s"] / f["idle_renders_per_s"] if f.get("idle_renders_per_s") else None for f in figures
+        ]
+        bare = [f["bare"] for f in figures]
+        lines.append(
+            [
+                load(same_level[0]),
+                span(over("ttfb_p50_s")),
+                span(over("ttfb_p99_s")),
+                f"{span([b['ttfb_p50_s'] for b in bare])} / {span([b['ttfb_p99_s'] for b in bare])}",
+                span(over("silence_max_s")) if same_level[0].level > 1 else "—",  # closed at first content
+                str(sum(f["http_5xx"] for f in figures)),
+                span(shares, lambda share: "—" if share is None else f"{share:.0%}"),
+                span(over("peak_rss_mb"), lambda mb: "—" if mb is None else f"{mb:.0f} MB"),
+            ]
+        )
+    header = ["load", "first byte p50", "first byte p99", "bare p50 / p99", "longest silence", "5xx"]
+    print(f"\n### {label}: ranges over {len(rounds)} rounds\n")
+    print(markdown(lines, [*header, "renders vs idle", "peak RSS"]))
+
+
+def medians(rounds: list[list[Row]]) -> list[Row]:
+    """Per level, the median of each figure `compare` reads over the rounds."""
+    names = ("ttfb_p50_s", "ttfb_p99_s", "silence_p99_s", "renders_per_s", "peak_rss_mb")
+    middle = []
+    for same_level in zip(*rounds, strict=True):
+        figures = {}
+        for name in names:
+            known = [row.figures[name] for row in same_level if row.figures.get(name) is not None]
+            figures[name] = statistics.median(known) if known else None
+        middle.append(Row(same_level[0].level, same_level[0].database, figures))
+    return middle
 
 
 def levels(text: str) -> list[int]:
@@ -728,5 +803,8 @@ if __name__ == "__main__":
     parser.add_argument("--processes", type=int, default=1, help="server processes (REELGATE_SERVER_PROCESSES)")
     parser.add_argument(
         "--baseline-processes", type=int, help="server processes of the baseline (default: --processes)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds (the revisions take turns); prints each figure's range"
     )
     main(parser.parse_args())
