@@ -13,7 +13,7 @@ from reelgate.billing import keys
 from reelgate.storage.local import LocalStorage
 from reelgate.tasks import repository as repo
 from reelgate.workers.orphans import remove_dead_scratch, remove_orphan_files
-from tests.store.test_store import _task
+from tests.store.test_store import _task, completed_task
 
 TWO_HOURS_AGO = time.time() - 7200
 
@@ -37,19 +37,7 @@ async def test_unreferenced_old_files_go_and_kept_or_recent_ones_stay(engine: As
     partial = storage.root / f"{video.split('/')[0]}/{'a' * 32}.mp4.part"
     partial.write_bytes(b"half a copy")
     os.utime(partial, (TWO_HOURS_AGO, TWO_HOURS_AGO))
-    async with engine.begin() as conn:
-        key, _ = await keys.create_key(conn, balance=0)
-        task = _task(key.id)
-        await repo.insert_task(conn, task)
-        await repo.claim(conn, task.id, "worker", datetime.now(UTC))
-        await conn.run_sync(
-            repo.complete_sync,
-            task.id,
-            share_id="s_" + "0" * 32,
-            video_file=video,
-            thumbnail_file=thumbnail,
-            now=datetime.now(UTC),
-        )
+    await completed_task(engine, video, thumbnail)
 
     removed = await remove_orphan_files(engine, storage)
 

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reelgate.billing import keys
 from reelgate.errors import StorageError
 from reelgate.storage.s3 import S3Storage, make_store, parse_storage_url
-from reelgate.tasks import repository as repo
 from reelgate.workers.orphans import remove_orphan_files
 from tests.conftest import S3Bucket
-from tests.store.test_store import _task
+from tests.store.test_store import completed_task
 
 pytestmark = pytest.mark.s3
 
@@ -115,19 +113,7 @@ async def test_the_orphan_sweep_deletes_unreferenced_objects_in_the_bucket(
 ) -> None:
     storage = _storage(s3_bucket)
     kept, orphan = await _put(storage, tmp_path), await _put(storage, tmp_path)
-    async with engine.begin() as conn:
-        key, _ = await keys.create_key(conn, balance=0)
-        task = _task(key.id)
-        await repo.insert_task(conn, task)
-        await repo.claim(conn, task.id, "worker", datetime.now(UTC))
-        await conn.run_sync(
-            repo.complete_sync,
-            task.id,
-            share_id="s_" + "0" * 32,
-            video_file=kept,
-            thumbnail_file=kept,
-            now=datetime.now(UTC),
-        )
+    await completed_task(engine, kept, kept)
 
     assert await remove_orphan_files(engine, storage) == []  # both too recent to be leftovers
     assert await remove_orphan_files(engine, storage, now=time.time() + 7200) == [orphan]

@@ -39,6 +39,25 @@ def _task(key_id: str) -> Task:
     )
 
 
+async def completed_task(engine: AsyncEngine, video_file: str, thumbnail_file: str) -> Task:
+    """A task stored as completed, keeping these files (the files a sweep must leave alone)."""
+    async with engine.begin() as conn:
+        key, _ = await keys.create_key(conn, balance=0)
+        task = _task(key.id)
+        await repo.insert_task(conn, task)
+        await repo.claim(conn, task.id, "worker", datetime.now(UTC))
+        done = await conn.run_sync(
+            repo.complete_sync,
+            task.id,
+            share_id="s_" + "0" * 32,
+            video_file=video_file,
+            thumbnail_file=thumbnail_file,
+            now=datetime.now(UTC),
+        )
+    assert done is not None
+    return done
+
+
 async def test_migrations_are_idempotent(engine: AsyncEngine) -> None:
     await migrate(engine)
     async with engine.connect() as conn:
