@@ -25,14 +25,11 @@ from reelgate.api import (
     videos,
     webhooks,
 )
-from reelgate.api.browser import ApiCors, BrowserHeaders
 from reelgate.api.errors import install_error_handlers
-from reelgate.api.guards import NulFreeUrls
-from reelgate.api.middleware import RateLimitHeaders
+from reelgate.api.middleware import Edge
 from reelgate.api.openapi import install_openapi
 from reelgate.backends.base import Backend
 from reelgate.catalog import Catalog
-from reelgate.observability.http import ObserveRequests
 from reelgate.observability.metrics import Metrics
 from reelgate.runtime import build_backends, open_runtime
 from reelgate.settings import Settings
@@ -57,11 +54,7 @@ def create_app(settings: Settings | None = None, backends: Mapping[str, Backend]
     install_error_handlers(app)
     install_openapi(app)
     app.state.metrics = app_metrics
-    app.add_middleware(RateLimitHeaders)
-    app.add_middleware(ObserveRequests, metrics=app_metrics)
-    app.add_middleware(NulFreeUrls)
-    app.add_middleware(BrowserHeaders)
-    app.add_middleware(ApiCors, allow_origins=settings.cors_allow_origins)
+    app.add_middleware(Edge, metrics=app_metrics, allow_origins=settings.cors_allow_origins)
     # `characters`, `edits` and `extensions` before `videos`, whose `/v1/videos/{video_id}` would take their paths.
     routers = (
         *(characters, edits, extensions, videos),

@@ -84,7 +84,7 @@ def serve(
     from reelgate.app import create_app
 
     # log_config=None: uvicorn's own lines go through the root handler, in the same format; access_log=False:
-    # ObserveRequests writes each request's line as it ends (observability/http.py).
+    # the Edge middleware (api/middleware.py) writes each request's line as it ends (observability/http.py).
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -59,7 +59,7 @@ def serve_processes(settings: Settings, overrides: Mapping[str, object]) -> bool
         workers=settings.server_processes,
         log_level="info",
         log_config=None,
-        access_log=False,  # ObserveRequests writes each request's line as it ends
+        access_log=False,  # the Edge middleware (api/middleware.py) writes each request's line as it ends
     )
     with tempfile.TemporaryDirectory(prefix="reelgate-metrics-") as folder:
         os.environ[MULTIPROCESS_DIR] = folder

@@ -16,9 +16,8 @@ from __future__ import annotations
 import secrets
 
 from fastapi import Request
-from starlette.datastructures import MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
 #: Paths of the pages reelgate serves itself (`/` is the playground); `/docs` keeps FastAPI's own.
 PAGE_PATHS = ("/web/",)
@@ -35,7 +34,7 @@ _NONCE = "reelgate_csp_nonce"
 
 
 def csp_nonce(request: Request) -> str:
-    """The nonce of this response's Content-Security-Policy (set by `BrowserHeaders`)."""
+    """The nonce of this response's Content-Security-Policy (set by `response_headers`)."""
     return str(request.scope.get("state", {}).get(_NONCE, ""))
 
 
@@ -60,50 +59,29 @@ def is_page(path: str) -> bool:
     return path in PAGE_EXACT or path.startswith(PAGE_PATHS)
 
 
-class BrowserHeaders:
-    """`nosniff` on every response; the page policy (CSP with a fresh nonce, frames, referrer) on pages."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        page = is_page(scope["path"])
-        nonce = secrets.token_urlsafe(16) if page else ""
-        if page:
-            scope.setdefault("state", {})[_NONCE] = nonce
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers["X-Content-Type-Options"] = "nosniff"
-                if page:
-                    headers["Content-Security-Policy"] = content_security_policy(nonce)
-                    headers["X-Frame-Options"] = "DENY"
-                    headers["Referrer-Policy"] = "no-referrer"
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def response_headers(state: dict[str, object]) -> tuple[tuple[str, str], ...]:
+    """A page's own headers: its policy, with a fresh nonce kept in the request's `state` for `csp_nonce`."""
+    nonce = secrets.token_urlsafe(16)
+    state[_NONCE] = nonce
+    return (
+        ("Content-Security-Policy", content_security_policy(nonce)),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "no-referrer"),
+    )
 
 
-class ApiCors:
-    """Starlette's CORS middleware, for `/v1/` only: browser chat clients call the API from their own origin."""
+def api_cors(app: ASGIApp, allow_origins: list[str]) -> CORSMiddleware:
+    """Starlette's CORS middleware as `/v1/` uses it: browser chat clients call the API from their own origin."""
+    return CORSMiddleware(
+        app,
+        allow_origins=allow_origins,
+        allow_methods=["GET", "POST", "DELETE", "HEAD", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=list(EXPOSED_HEADERS),
+        max_age=600,
+    )
 
-    def __init__(self, app: ASGIApp, allow_origins: list[str]) -> None:
-        self.app = app
-        self.cors = CORSMiddleware(
-            app,
-            allow_origins=allow_origins,
-            allow_methods=["GET", "POST", "DELETE", "HEAD", "OPTIONS"],
-            allow_headers=["*"],
-            expose_headers=list(EXPOSED_HEADERS),
-            max_age=600,
-        )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-            await self.cors(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
+def wants_cors(scope: Scope) -> bool:
+    """A browser's call to `/v1/`: one that says its `Origin` (the CORS middleware does nothing for others)."""
+    return scope["path"].startswith("/v1/") and any(name == b"origin" for name, _ in scope["headers"])

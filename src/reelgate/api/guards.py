@@ -11,18 +11,13 @@ from __future__ import annotations
 
 import re
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 _ENCODED_NUL = re.compile(rb"%00")
 _ENCODED_REPLACEMENT = b"%EF%BF%BD"
 
 
-class NulFreeUrls:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            scope["path"] = scope["path"].replace("\x00", "\ufffd")
-            scope["query_string"] = _ENCODED_NUL.sub(_ENCODED_REPLACEMENT, scope.get("query_string", b""))
-        await self.app(scope, receive, send)
+def nul_free(scope: Scope) -> None:
+    """The request's path and query string with every NUL read as U+FFFD."""
+    scope["path"] = scope["path"].replace("\x00", "\ufffd")
+    scope["query_string"] = _ENCODED_NUL.sub(_ENCODED_REPLACEMENT, scope.get("query_string", b""))

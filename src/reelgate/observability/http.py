@@ -1,5 +1,5 @@
-"""ASGI middleware: each HTTP request is counted and timed by its route template, in its own log scope,
-and logged when it ends.
+"""What each HTTP request leaves when it ends (`api/middleware.py` calls `observed`): a count and a time by
+its route template, and an access line written in the request's own log scope.
 
 The access line is written as the response ends, not as it starts (uvicorn's own access log, turned off in
 `reelgate serve`, writes it before the response's first byte): a stream's first chunk does not wait for a
@@ -13,11 +13,9 @@ A request still open when the process is killed leaves no line.
 from __future__ import annotations
 
 import logging
-import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-from reelgate.observability.logging import log_context
 from reelgate.observability.metrics import Metrics
 
 #: The logger of the access lines (one per request, at its end).
@@ -33,40 +31,19 @@ def route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else UNMATCHED
 
 
-class ObserveRequests:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the client gets when the app raises before it answers
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        with log_context():
-            try:
-                await self.app(scope, receive, send_and_note)
-            finally:
-                took = time.perf_counter() - started
-                self.metrics.request(scope["method"], route_template(scope), status, took)
-                if access_log.isEnabledFor(logging.INFO):
-                    access_log.info(
-                        '%s - "%s %s HTTP/%s" %d %.3fs',
-                        client(scope),
-                        scope["method"],
-                        path_with_query(scope),
-                        scope.get("http_version", "1.1"),
-                        status,
-                        took,
-                    )
+def observed(metrics: Metrics, scope: Scope, status: int, took: float) -> None:
+    """A request that ended: counted and timed by its route, and its access line written."""
+    metrics.request(scope["method"], route_template(scope), status, took)
+    if access_log.isEnabledFor(logging.INFO):
+        access_log.info(
+            '%s - "%s %s HTTP/%s" %d %.3fs',
+            client(scope),
+            scope["method"],
+            path_with_query(scope),
+            scope.get("http_version", "1.1"),
+            status,
+            took,
+        )
 
 
 def client(scope: Scope) -> str:
