@@ -92,6 +92,16 @@ class Links:
         return f"{self.cdn_url}/{key}" if self.cdn_url else f"{self.base_url}/cdn/{key}"
 
 
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def indented_json(block: dict[str, object]) -> str:
+    """`json.dumps(block, ensure_ascii=False, indent=2)` for a flat object of scalars, in under half the time:
+    an indent makes `json` encode in Python, where each value alone goes through its C encoder."""
+    lines = ",\n".join(f"  {_encode(name)}: {_encode(value)}" for name, value in block.items())
+    return "{\n" + lines + "\n}"
+
+
 class Phase(IntEnum):
     QUEUED = 1
     GENERATING = 2
@@ -127,7 +137,7 @@ class ChatMarkdown:
             block["image"] = True
         w, tid = self.wording, task.id
         return [
-            f"```json\n{json.dumps(block, ensure_ascii=False, indent=2)}\n```\n\n",
+            f"```json\n{indented_json(block)}\n```\n\n",
             f"> ID: `{tid}`{BR}> [{w.preview}]({self.links.page(tid)}) | [{w.raw}]({self.links.source(tid)}){BR}"
             f"> {w.queued}.",
         ]
