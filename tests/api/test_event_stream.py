@@ -88,10 +88,10 @@ async def test_head_and_first_chunk_leave_before_other_ready_work() -> None:
     asyncio.get_running_loop().call_soon(order.append, "other work")
     scope: Scope = {"type": "http", "asgi": {"spec_version": "2.3"}}
     await EventStream(_chunks(2))(scope, _never_disconnects, send)
-    assert order == [
+    assert order[:2] == ["http.response.start", "http.response.body b'data: 0\\n\\n'"]
+    assert [step for step in order if step != "other work"] == [
         "http.response.start",
         "http.response.body b'data: 0\\n\\n'",
-        "other work",
         "http.response.body b'data: 1\\n\\n'",
         "http.response.body",
     ]
@@ -115,6 +115,27 @@ async def test_a_disconnect_stops_the_rest_of_the_stream() -> None:
     assert not any(m.get("more_body") is False for m in sent)
 
 
+async def test_after_a_disconnect_the_request_task_goes_on_with_nothing_left_running() -> None:
+    """The listener cancels the request's own task to stop the stream; that cancellation ends there."""
+    closed = asyncio.Event()
+
+    async def receive() -> Message:
+        await asyncio.sleep(0.05)
+        return {"type": "http.disconnect"}
+
+    async def request() -> str:
+        await EventStream(_endless(closed))({"type": "http"}, receive, _drop)
+        task = asyncio.current_task()
+        assert task is not None and task.cancelling() == 0  # what asyncio.timeout and TaskGroup go by
+        await asyncio.sleep(0.01)  # a stray cancellation would land here
+        return "went on"
+
+    before = asyncio.all_tasks()
+    assert await asyncio.wait_for(request(), 5) == "went on"
+    await asyncio.sleep(0)
+    assert closed.is_set() and asyncio.all_tasks() == before
+
+
 async def test_an_error_in_the_stream_reaches_the_server() -> None:
     async def failing() -> AsyncIterator[bytes]:
         yield b"data: 0\n\n"
@@ -126,7 +147,7 @@ async def test_an_error_in_the_stream_reaches_the_server() -> None:
 
 
 async def test_a_cancelled_request_cancels_its_stream() -> None:
-    """Server shutdown cancels the request's task: the stream's own task ends with it, nothing is left behind."""
+    """Server shutdown cancels the request's task: the stream and its disconnect listener end with it."""
     closed = asyncio.Event()
     request = asyncio.ensure_future(EventStream(_endless(closed))({"type": "http"}, _never_disconnects, _drop))
     await asyncio.sleep(0.05)

@@ -148,7 +148,7 @@ class EventStream(StreamingResponse):
     Starlette's `StreamingResponse` streams from a task of its own, which starts only after all the work
     the loop already had ready: under a crowd the other requests', alone the dispatcher handing the new
     task to a worker. A chat stream's first chunk is ready at once, so it leaves first; the rest streams
-    from a task, stopped when the client goes away, as Starlette streams it.
+    in the request's own task, stopped when the client goes away (`while_connected`).
     """
 
     def __init__(self, chunks: AsyncIterator[bytes]) -> None:
@@ -160,7 +160,7 @@ class EventStream(StreamingResponse):
         first = await anext(self.chunks, None)
         if first is not None:
             await send({"type": "http.response.body", "body": first, "more_body": True})
-        await first_to_finish(self.stream_response(send), self.listen_for_disconnect(receive))
+        await while_connected(self.stream_response(send), receive)
 
     async def stream_response(self, send: Send) -> None:
         """The chunks after the first (`__call__` sent the head)."""
@@ -169,19 +169,30 @@ class EventStream(StreamingResponse):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def first_to_finish(*steps: Coroutine[Any, Any, None]) -> None:
-    """Run `steps` until one of them ends, then cancel the others; raise what any of them raised.
+async def while_connected(streaming: Coroutine[Any, Any, None], receive: Receive) -> None:
+    """Run `streaming` in this task until it ends or the client goes away, which cancels it; raise what it raised.
 
-    What Starlette's anyio task group does for a stream and its disconnect listener, in plain asyncio:
-    that group cost ~55 us of CPU a stream, this ~25 us.
+    What Starlette's anyio task group does for a stream and its disconnect listener, with one task (the
+    listener's) instead of three: a held stream keeps fewer objects for the collector to go through. The
+    listener cancels this task; the cancellation it asked for is taken back here (`uncancel`), one from
+    anywhere else (the server shutting down) goes on.
     """
-    tasks = [asyncio.ensure_future(step) for step in steps]
+    this = asyncio.current_task()
+    assert this is not None
+    gone = False
+
+    async def listen() -> None:
+        nonlocal gone
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        this.cancel()
+
+    listener = asyncio.get_running_loop().create_task(listen())
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await streaming
+    except asyncio.CancelledError:
+        if not gone or this.uncancel() > 0:
+            raise
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.wait(tasks)
-    for task in tasks:
-        if not task.cancelled():
-            task.result()
+        listener.cancel()
