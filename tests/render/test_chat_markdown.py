@@ -1,8 +1,11 @@
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import pytest
+
 from reelgate.backends.base import Orientation
-from reelgate.render.chat_markdown import EN, ChatMarkdown, Links
+from reelgate.render.chat_markdown import EN, ChatMarkdown, Links, indented_json
 from reelgate.tasks.models import Task, TaskError, TaskStatus
 
 TASK = Task(
@@ -82,3 +85,12 @@ def test_keepalive_is_a_dot_until_the_end() -> None:
     markdown.header(TASK)
     assert markdown.advance(TASK) == []
     assert markdown.keepalive() == "."
+
+
+@pytest.mark.parametrize(
+    "prompt", ["中国街头吃西瓜", "", 'quotes " and \\ back', "lines\nand\ttabs \x01 \x7f \u2028 😀 </script>"]
+)
+def test_the_json_block_is_json_dumps_with_an_indent(prompt: str) -> None:
+    block = {"prompt": prompt, "orientation": "portrait", "duration": 15, "remix_of": "task_x", "image": True}
+    assert indented_json(block) == json.dumps(block, ensure_ascii=False, indent=2)
+    assert json.loads(indented_json(block)) == block
