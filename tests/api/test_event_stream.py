@@ -10,7 +10,16 @@ import pytest
 from starlette.responses import StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reelgate.api.sse import HEADERS, CompletionMeta, ContentLines, EventStream, content_chunk, encode
+from reelgate.api.sse import (
+    HEADERS,
+    CompletionMeta,
+    ContentLines,
+    EventStream,
+    content_chunk,
+    encode,
+    stop_chunk,
+    stop_line,
+)
 
 PIECES = [
     "",
@@ -22,6 +31,7 @@ PIECES = [
 METAS = [
     CompletionMeta("chatcmpl-01kabcdefghijklmnopqrstuvw", 1764140000, "sora-2"),
     CompletionMeta("chatcmpl-x", 0, 'quoted "role":"assistant","content":"" \\ 模型'),
+    CompletionMeta('chatcmpl-"\x00id\x00"', 4_611_686_018_427_387_911, "\x00model\x00"),
 ]
 
 
@@ -31,6 +41,11 @@ def test_content_lines_are_the_chunk_models_bytes(meta: CompletionMeta, piece: s
     lines = ContentLines.of(meta)
     assert lines.line(piece, first=True) == encode(content_chunk(meta, piece, first=True))
     assert lines.line(piece, first=False) == encode(content_chunk(meta, piece))
+
+
+@pytest.mark.parametrize("meta", METAS)
+def test_the_stop_line_is_the_chunk_models_bytes(meta: CompletionMeta) -> None:
+    assert stop_line(meta) == encode(stop_chunk(meta))
 
 
 async def _chunks(n: int) -> AsyncIterator[bytes]:

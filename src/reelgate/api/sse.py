@@ -70,9 +70,40 @@ def encode(chunk: ChatCompletionChunk) -> bytes:
     return b"data: " + chunk.model_dump_json(exclude_none=False).encode() + b"\n\n"
 
 
-#: A content chunk's delta before its content: the first names the role, the later ones do not.
-_FIRST_DELTA = b'"role":"assistant","content":'
-_LATER_DELTA = b'"role":null,"content":'
+class ChunkShape:
+    """A chunk's `data:` line with the stream's `CompletionMeta` left out: the bytes around its ID, `created`
+    and model, serialized once from marked values. `fill(meta)` puts the stream's in, as pydantic writes
+    them: the same bytes as `encode(build(meta))` for a tenth of building and serializing the model.
+    """
+
+    _MARKS = CompletionMeta("\x00id\x00", 4_611_686_018_427_387_911, "\x00model\x00")
+
+    def __init__(self, build: Callable[[CompletionMeta], ChatCompletionChunk]) -> None:
+        line, marks = encode(build(self._MARKS)), self._MARKS
+        head, after_id = self._split(line, to_json(marks.id))
+        between, after_created = self._split(after_id, str(marks.created).encode())
+        before_model, tail = self._split(after_created, to_json(marks.model))
+        self.parts = (head, between, before_model, tail)
+
+    @staticmethod
+    def _split(line: bytes, mark: bytes) -> tuple[bytes, bytes]:
+        before, found, after = line.partition(mark)
+        assert found and mark not in after, f"{mark!r} must be in a chunk's line once"
+        return before, after
+
+    def fill(self, meta: CompletionMeta) -> bytes:
+        head, between, before_model, tail = self.parts
+        return b"".join(
+            (head, to_json(meta.id), between, str(meta.created).encode(), before_model, to_json(meta.model), tail)
+        )
+
+
+#: The chunks every stream sends: its content (the first with the role, the later without), its stop.
+_FIRST = ChunkShape(lambda meta: content_chunk(meta, "", first=True))
+_LATER = ChunkShape(lambda meta: content_chunk(meta, ""))
+_STOP = ChunkShape(stop_chunk)
+#: Where a content chunk's line puts its content: after `"content":`, before the rest (`""` when shaped).
+_CONTENT = b'"content":""'
 
 
 @dataclass(frozen=True)
@@ -80,8 +111,7 @@ class ContentLines:
     """A stream's content chunks as `data:` lines: each chunk's JSON around its content, serialized once.
 
     The same bytes as `encode(content_chunk(...))`, since the piece goes through pydantic's own string
-    serializer; only the piece changes from one chunk to the next, and serializing it alone costs a tenth
-    of building and serializing the whole chunk model.
+    serializer; only the piece changes from one chunk to the next.
     """
 
     first: tuple[bytes, bytes]
@@ -89,13 +119,22 @@ class ContentLines:
 
     @classmethod
     def of(cls, meta: CompletionMeta) -> ContentLines:
-        # The last match: the delta comes after the ID and the model name (where a quote would be escaped).
-        head, _, tail = encode(content_chunk(meta, "", first=True)).rpartition(_FIRST_DELTA + b'""')
-        return cls((head + _FIRST_DELTA, tail), (head + _LATER_DELTA, tail))
+        return cls(_around_content(_FIRST.fill(meta)), _around_content(_LATER.fill(meta)))
 
     def line(self, piece: str, *, first: bool) -> bytes:
         head, tail = self.first if first else self.later
         return head + to_json(piece) + tail
+
+
+def _around_content(line: bytes) -> tuple[bytes, bytes]:
+    # The last match: the delta comes after the ID and the model name (where a quote would be escaped).
+    head, _, tail = line.rpartition(_CONTENT)
+    return head + b'"content":', tail
+
+
+def stop_line(meta: CompletionMeta) -> bytes:
+    """`encode(stop_chunk(meta))`, from its shape."""
+    return _STOP.fill(meta)
 
 
 async def chat_chunks(
@@ -122,7 +161,7 @@ async def chat_chunks(
                 sent.append(piece)
     except Exception:
         log.exception("a chat stream's content failed; ending it")
-    yield encode(stop_chunk(meta))
+    yield stop_line(meta)
     if include_usage:
         yield encode(usage_chunk(meta, usage_for(prompt, "".join(sent))))
     yield DONE
