@@ -102,7 +102,7 @@ async def create_chat_completion(request: Request) -> EventStream | JSONResponse
         pieces = markdown_pieces(rt.tasks, task, markdown, rt.settings.keepalive_seconds)
         opening = markdown.header(task)
         body = chat_chunks(meta, opening, pieces, prompt=spec.prompt, include_usage=params.include_usage)
-        return EventStream(rt.metrics.track_stream(body))
+        return EventStream(body, counted_in=rt.metrics.active_streams)
     pieces = markdown_pieces(rt.tasks, task, markdown, None)
     content = "".join([*markdown.header(task), *[piece async for piece in pieces]])
     return JSONResponse(_completion(meta, content, spec.prompt).model_dump())

@@ -15,6 +15,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import Gauge
 from pydantic_core import to_json
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -190,11 +191,23 @@ class EventStream(StreamingResponse):
     in the request's own task, stopped when the client goes away (`while_connected`).
     """
 
-    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+    def __init__(self, chunks: AsyncIterator[bytes], counted_in: Gauge | None = None) -> None:
         super().__init__(chunks, media_type="text/event-stream", headers=HEADERS)
         self.chunks = chunks
+        #: Up by one while the stream is sent (`reelgate_active_streams`): until it ends or its client goes.
+        self.counted_in = counted_in
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.counted_in is None:
+            await self.send_all(receive, send)
+            return
+        self.counted_in.inc()
+        try:
+            await self.send_all(receive, send)
+        finally:
+            self.counted_in.dec()
+
+    async def send_all(self, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         first = await anext(self.chunks, None)
         if first is not None:

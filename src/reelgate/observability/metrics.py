@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -101,6 +101,9 @@ class Metrics:
         )
         #: Each backend's recent turnaround (accepted to completed) in seconds, a moving average.
         self._typical: dict[str, float] = {}
+        #: The labelled series that every request touches, kept: `labels()` checks and locks each time.
+        self._requests: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._charged: dict[str, Counter] = {}
 
     def claimed(self, seconds: float) -> None:
         self.claim_seconds.observe(seconds)
@@ -115,11 +118,21 @@ class Metrics:
             self.queue_depth_by_backend.labels(backend).set(depth)
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.http_requests.labels(method, route, str(status)).inc()
-        self.http_duration.labels(method, route).observe(seconds)
+        counted = self._requests.get((method, route, status))
+        if counted is None:
+            counted = self._requests[method, route, status] = (
+                self.http_requests.labels(method, route, str(status)),
+                self.http_duration.labels(method, route),
+            )
+        counter, histogram = counted
+        counter.inc()
+        histogram.observe(seconds)
 
     def task_charged(self, task: Task) -> None:
-        self.charged.labels(task.model).inc(task.price / MICROS_PER_CREDIT)
+        charged = self._charged.get(task.model)
+        if charged is None:
+            charged = self._charged[task.model] = self.charged.labels(task.model)
+        charged.inc(task.price / MICROS_PER_CREDIT)
 
     def task_ended(self, task: Task, *, refunded: bool = False) -> None:
         self.tasks.labels(task.model, task.status.value).inc()
@@ -141,15 +154,6 @@ class Metrics:
         started = time.perf_counter()
         yield
         self.generation_seconds.labels(backend).observe(time.perf_counter() - started)
-
-    async def track_stream(self, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        """`body`, counted in `reelgate_active_streams` while it is being sent (disconnects included)."""
-        self.active_streams.inc()
-        try:
-            async for chunk in body:
-                yield chunk
-        finally:
-            self.active_streams.dec()
 
     def exposition(self) -> bytes:
         folder = os.environ.get(MULTIPROCESS_DIR)
