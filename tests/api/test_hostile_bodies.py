@@ -70,6 +70,8 @@ async def _state(client: httpx.AsyncClient) -> tuple[object, ...]:
         (CHAT, _chat('"a cat\\u0000 running"'), "invalid_text"),
         ("/v1/videos", _video('"a cat \\ud800"'), "invalid_text"),
         ("/v1/videos", _video('"a cat\\u0000"'), "invalid_text"),
+        (CHAT, _chat('"a cat SURROGATE"').replace(b"SURROGATE", b"\xed\xa0\x80"), "invalid_text"),
+        (CHAT, _chat('"a cat\\u0000"').decode().encode("utf-16"), "invalid_text"),
     ],
     ids=[
         "chat-deep",
@@ -81,6 +83,8 @@ async def _state(client: httpx.AsyncClient) -> tuple[object, ...]:
         "chat-nul",
         "videos-surrogate",
         "videos-nul",
+        "chat-utf8-surrogate",
+        "chat-utf16-nul",
     ],
 )
 async def test_hostile_json_is_a_400_and_changes_nothing(

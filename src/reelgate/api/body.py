@@ -34,7 +34,8 @@ async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
         ) from exc
     except RecursionError as exc:
         raise _too_deep() from exc
-    check_json_value(value)
+    if not plainly_acceptable(body):
+        check_json_value(value)
     if not isinstance(value, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
     return value
@@ -97,6 +98,20 @@ async def check_parsed_body(request: Request) -> None:
     FastAPI reads and parses the body before it solves dependencies and keeps the result on the request.
     """
     check_json_value(getattr(request, "_json", None))
+
+
+def plainly_acceptable(body: bytes) -> bool:
+    """Whether the JSON `body` parses to a value that `check_json_value` would accept, seen in its bytes.
+
+    A string can hold a NUL or a lone surrogate only through a `\\u` escape, a NUL byte (UTF-16 and UTF-32
+    put one in every ASCII character) or UTF-8's encoding of a surrogate (lead byte 0xED, which `json`
+    decodes with `surrogatepass`); JSON allows no raw control character. And a value cannot nest deeper
+    than its body has brackets. Most bodies have none of the first and a few of the last: their walk is
+    spared (Korean text, whose UTF-8 starts with 0xED too, takes the walk).
+    """
+    if b"\\u" in body or b"\x00" in body or b"\xed" in body:
+        return False
+    return body.count(b"{") + body.count(b"[") <= MAX_JSON_DEPTH
 
 
 def check_json_value(value: object) -> None:

@@ -86,7 +86,10 @@ def recognise(messages: Any) -> Template | None:
     if not text:
         return None
     for template in TEMPLATES:
-        if all(marker in text for marker in template.markers):
+        for marker in template.markers:
+            if marker not in text:
+                break
+        else:
             return template
     return None
 

@@ -21,6 +21,8 @@ from reelgate.store.tables import idempotency_keys, tasks
 from reelgate.tasks.models import Task, TaskStatus
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
+#: `json.dumps(..., ensure_ascii=False, sort_keys=True)` without making an encoder per call.
+_encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
 MAX_IDEMPOTENCY_KEY = 255
 
 
@@ -31,7 +33,7 @@ def request_hash(key_id: str, model: str, messages: Any) -> str:
     `temperature`, `top_p`, `n` or any other sampling field would make the same video, so it joins.
     """
     payload = {"key": key_id, "model": model, "messages": _normalise(messages)}
-    return hashlib.sha256(json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(_encode(payload).encode()).hexdigest()
 
 
 def _normalise(value: Any) -> Any:
