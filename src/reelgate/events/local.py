@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Iterable
 
 from reelgate.tasks.models import Task
 
@@ -51,6 +50,28 @@ def _wake(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
+class Listening:
+    """`LocalEventBus.subscribe(...)`: a subscription, listed while the `async with` block runs.
+
+    A plain object rather than an `asynccontextmanager`: a process holds one per open stream, and a
+    generator-based one keeps a generator, its frame and a wrapper alive for the collector to go through.
+    """
+
+    __slots__ = ("_bus", "_current", "_subscription", "_task_id")
+
+    def __init__(self, bus: LocalEventBus, task_id: str, current: Task | None) -> None:
+        self._bus, self._task_id, self._current = bus, task_id, current
+        self._subscription: LocalSubscription | None = None
+
+    async def __aenter__(self) -> LocalSubscription:
+        self._subscription = self._bus._add(self._task_id, self._current)
+        return self._subscription
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._subscription is not None:
+            self._bus._remove(self._task_id, self._subscription)
+
+
 class LocalEventBus:
     def __init__(self) -> None:
         self._listeners: defaultdict[str, set[LocalSubscription]] = defaultdict(set)
@@ -80,22 +101,24 @@ class LocalEventBus:
             for listener in self._listeners.get(task_id, ()):
                 listener.put(error)
 
-    @asynccontextmanager
-    async def subscribe(self, task_id: str, current: Task | None = None) -> AsyncIterator[LocalSubscription]:
-        """Listen to the task, starting from the last snapshot published here, else from `current` (the row
-        as the caller read it), if given."""
+    def subscribe(self, task_id: str, current: Task | None = None) -> Listening:
+        """Listen to the task while the block runs (`async with`), starting from the last snapshot published
+        here, else from `current` (the row as the caller read it), if given."""
+        return Listening(self, task_id, current)
+
+    def _add(self, task_id: str, current: Task | None) -> LocalSubscription:
         subscription = LocalSubscription()
         latest = self._latest.setdefault(task_id, current) if current is not None else self._latest.get(task_id)
         if latest is not None:
             subscription.put(latest)
         self._listeners[task_id].add(subscription)
-        try:
-            yield subscription
-        finally:
-            self._listeners[task_id].discard(subscription)
-            if not self._listeners[task_id]:
-                del self._listeners[task_id]
-                self._latest.pop(task_id, None)
+        return subscription
+
+    def _remove(self, task_id: str, subscription: LocalSubscription) -> None:
+        self._listeners[task_id].discard(subscription)
+        if not self._listeners[task_id]:
+            del self._listeners[task_id]
+            self._latest.pop(task_id, None)
 
     def watching(self, task_id: str) -> bool:
         """Whether anything in this process listens to the task."""

@@ -9,8 +9,8 @@ import asyncio
 import json
 import secrets
 import tempfile
-from collections.abc import AsyncIterator, Collection
-from contextlib import asynccontextmanager
+from collections.abc import Collection
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -300,8 +300,7 @@ class TaskService:
         async with self._engine.connect() as conn:
             return await repo.task_for_file(conn, key)
 
-    @asynccontextmanager
-    async def follow(self, task: Task) -> AsyncIterator[Subscription]:
+    def follow(self, task: Task) -> AbstractAsyncContextManager[Subscription]:
         """The task's snapshots as they come: first the last one published here if this process already follows
         it, else `task` (as the caller just read or wrote it), then each change until it ends.
 
@@ -309,8 +308,7 @@ class TaskService:
         (`tasks/watchers.py`) re-reads every followed task for the changes made elsewhere, so a stream's
         silences are its own to fill. The same snapshot may come twice.
         """
-        async with self._bus.subscribe(task.id, task) as subscription:
-            yield subscription
+        return self._bus.subscribe(task.id, task)
 
 
 def _source_role(submission: Submission) -> str | None:
