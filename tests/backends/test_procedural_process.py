@@ -15,6 +15,7 @@ import pytest
 
 from reelgate.backends.base import Orientation, VideoSpec
 from reelgate.backends.procedural import ProceduralBackend, from_settings
+from reelgate.backends.procedural.process import RENDER_NICENESS
 from reelgate.errors import ServerFault
 from reelgate.media.probe import probe
 from tests.conftest import make_settings
@@ -80,6 +81,15 @@ async def test_renders_in_a_child_with_progress(backend: ProceduralBackend, tmp_
     assert result.thumbnail is not None and result.thumbnail.stat().st_size > 0
     assert backend.pool is not None
     assert len(backend.pool.pids) == 1 and os.getpid() not in backend.pool.pids
+
+
+async def test_a_render_child_gives_the_server_the_cpu_first(backend: ProceduralBackend, tmp_path: Path) -> None:
+    """Renders are batch work: when the cores are all busy, the server's event loop (the streams) goes first."""
+    await backend.generate(_spec(seconds=1), tmp_path, lambda percent: None)
+    assert backend.pool is not None
+    [child] = backend.pool.pids
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, child) == min(19, ours + RENDER_NICENESS)
 
 
 async def test_cancelling_stops_the_child_which_renders_the_next_one(

@@ -12,6 +12,10 @@ Children are started lazily from a `forkserver` (never forked from a process tha
 and threads), which loads the renderer's modules once, so a new child is ready in milliseconds. A child
 that dies mid-render (killed, out of memory) fails that render as the server's fault and is replaced by
 the next render. A child whose parent dies reads the end of its pipe and exits: none outlives the server.
+
+A child runs at a lower CPU priority than the server (`RENDER_NICENESS`): a render is batch work, a
+stream's next bytes are not, so when every core is busy the event loop goes first, and renders take the
+rest. With a core to spare, as while thousands of streams are held, renders lose nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import os
 import pickle
 import signal
 import time
@@ -33,6 +38,10 @@ from reelgate.backends.base import GeneratedVideo, ProgressCallback, VideoSpec
 from reelgate.errors import ServerFault
 
 log = logging.getLogger(__name__)
+
+#: How much lower a render child's CPU priority is than the server's (`os.nice`): at 10, the kernel gives
+#: it about a tenth of a core that the server's loop also wants.
+RENDER_NICENESS = 10
 
 #: What the parent sends a rendering child to stop it at its next frame.
 STOP = "stop"
@@ -272,6 +281,7 @@ class _ParentSaysStop:
 def serve(conn: Connection, make_renderer: Callable[[], Renderer]) -> None:
     """A child's life: render each job the parent sends, until the parent sends None or goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
+    os.nice(RENDER_NICENESS)
     renderer = make_renderer()
     stop = _ParentSaysStop(conn)
     while True:
