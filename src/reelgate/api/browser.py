@@ -84,4 +84,8 @@ def api_cors(app: ASGIApp, allow_origins: list[str]) -> CORSMiddleware:
 
 def wants_cors(scope: Scope) -> bool:
     """A browser's call to `/v1/`: one that says its `Origin` (the CORS middleware does nothing for others)."""
-    return scope["path"].startswith("/v1/") and any(name == b"origin" for name, _ in scope["headers"])
+    if scope["path"].startswith("/v1/"):
+        for name, _ in scope["headers"]:
+            if name == b"origin":
+                return True
+    return False

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -182,6 +182,10 @@ async def with_last_words(
         yield last_words()
 
 
+#: A stream's headers as Starlette encodes them (`init_headers`): once, rather than for every stream.
+_HEAD = tuple(StreamingResponse(iter(()), media_type="text/event-stream", headers=HEADERS).raw_headers)
+
+
 class EventStream(StreamingResponse):
     """A `text/event-stream` response whose head and first chunk are sent before it waits for anything.
 
@@ -196,6 +200,9 @@ class EventStream(StreamingResponse):
         self.chunks = chunks
         #: Up by one while the stream is sent (`reelgate_active_streams`): until it ends or its client goes.
         self.counted_in = counted_in
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        self.raw_headers = list(_HEAD)  # a list of its own: middleware adds to it
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.counted_in is None:
