@@ -60,7 +60,10 @@ def create_app(settings: Settings | None = None, backends: Mapping[str, Backend]
         *(characters, edits, extensions, videos),
         *(models, pages, playground, files, health, metrics, billing, webhooks),
     )
-    for module in (chat, *routers):
+    # The chat route first, on the app's own router: it takes the crowds, and FastAPI matches the routes of
+    # an included router through a layer of its own (~14 us of CPU a request).
+    app.router.routes.extend(chat.router.routes)
+    for module in routers:
         app.include_router(module.router)
     if settings.admin_token.get_secret_value():
         app.include_router(admin.router)
