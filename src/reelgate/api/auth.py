@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -14,6 +14,9 @@ from reelgate.billing.keys import ApiKey, authenticate, digest, required, verifi
 from reelgate.billing.limits import rate_state
 from reelgate.errors import ModelNotFound
 from reelgate.observability.logging import bind
+
+if TYPE_CHECKING:
+    from reelgate.runtime import Runtime
 
 #: Declares the API key in OpenAPI; `current_key` reads the header itself, to take the bare form too.
 API_KEY = HTTPBearer(
@@ -46,20 +49,20 @@ async def current_key(request: Request, _scheme: Scheme = None) -> ApiKey:
     """
     secret = required(bearer_secret(request.headers.get("authorization")))
     rt = runtime(request)
-    return await _with_rate_state(request, verified(secret, await rt.key_rows.get(digest(secret))))
+    return await _with_rate_state(request, rt, verified(secret, await rt.key_rows.get(digest(secret))))
 
 
 async def fresh_key(request: Request, _scheme: Scheme) -> ApiKey:
     """`current_key` read from the database now, for the answers that show the key's balance."""
     secret = bearer_secret(request.headers.get("authorization"))
-    async with runtime(request).engine.connect() as conn:
-        key = await authenticate(conn, secret)
-    return await _with_rate_state(request, key)
-
-
-async def _with_rate_state(request: Request, key: ApiKey) -> ApiKey:
-    bind(key_id=key.id)
     rt = runtime(request)
+    async with rt.engine.connect() as conn:
+        key = await authenticate(conn, secret)
+    return await _with_rate_state(request, rt, key)
+
+
+async def _with_rate_state(request: Request, rt: Runtime, key: ApiKey) -> ApiKey:
+    bind(key_id=key.id)
     limits = rt.tasks.policy.limits.for_key(key)
     if limits.rpm:  # without a per-minute limit there are no headers to send, so nothing to count
         async with rt.engine.connect() as conn:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -35,6 +35,9 @@ from reelgate.render.chat_markdown import EN, ZH, ChatMarkdown, Wording
 from reelgate.tasks.dedupe import check_idempotency_key, request_hash
 from reelgate.tasks.models import Task
 from reelgate.tasks.service import Submission, TaskService
+
+if TYPE_CHECKING:
+    from reelgate.runtime import Runtime
 
 router = APIRouter()
 
@@ -96,7 +99,7 @@ async def create_chat_completion(request: Request) -> EventStream | JSONResponse
         setattr(request.state, RATE_STATE, admission.rate)
     task = admission.task
     bind(task_id=task.id)
-    markdown = ChatMarkdown(links(request), _wording(request), player=_player(request, key))
+    markdown = ChatMarkdown(links(request, rt), _wording(rt, request), player=_player(rt, key))
     meta = CompletionMeta(f"chatcmpl-{task.id.removeprefix('task_')}", int(time.time()), entry.name)
     if params.stream:
         pieces = markdown_pieces(rt.tasks, task, markdown, rt.settings.keepalive_seconds)
@@ -130,9 +133,9 @@ async def _background(
     return JSONResponse(_completion(meta, content, prompt).model_dump())
 
 
-def _player(request: Request, key: ApiKey) -> bool:
+def _player(rt: Runtime, key: ApiKey) -> bool:
     """The key's own choice of the player block, else the server's."""
-    return key.player_block if key.player_block is not None else runtime(request).settings.player_block
+    return key.player_block if key.player_block is not None else rt.settings.player_block
 
 
 async def _continued(tasks: TaskService, key: ApiKey, messages: list[Any]) -> Task | None:
@@ -148,9 +151,9 @@ def _parse(body: dict[str, object]) -> ChatCompletionRequest:
         raise invalid_from_validation(exc) from exc
 
 
-def _wording(request: Request) -> Wording:
+def _wording(rt: Runtime, request: Request) -> Wording:
     """English when the server says so or the client's Accept-Language puts English first."""
-    if runtime(request).settings.locale == "en":
+    if rt.settings.locale == "en":
         return EN
     return EN if preferred_language(request.headers.get("accept-language", "")) == "en" else ZH
 

@@ -17,9 +17,10 @@ def runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-def base_url(request: Request) -> str:
-    """Where clients reach this server: `REELGATE_PUBLIC_URL`, else the request's own base URL."""
-    configured = runtime(request).settings.public_url
+def base_url(request: Request, rt: Runtime | None = None) -> str:
+    """Where clients reach this server: `REELGATE_PUBLIC_URL`, else the request's own base URL (`rt`: the
+    request's runtime, when the caller has it at hand)."""
+    configured = (rt or runtime(request)).settings.public_url
     if configured:
         return configured
     scope = request.scope
@@ -45,6 +46,7 @@ def _own_base_url(scheme: str, host: str | None, server: tuple[str, int] | None,
     return str(Request(scope).base_url).rstrip("/")
 
 
-def links(request: Request) -> Links:
+def links(request: Request, rt: Runtime | None = None) -> Links:
     """Where the client finds a task's pages and files: this server, and a CDN if one serves the files."""
-    return Links(base_url(request), runtime(request).settings.cdn_base_url)
+    rt = rt or runtime(request)
+    return Links(base_url(request, rt), rt.settings.cdn_base_url)
