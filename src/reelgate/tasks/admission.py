@@ -28,10 +28,23 @@ from datetime import UTC, datetime
 from functools import lru_cache, partial
 from typing import Any
 
-from sqlalchemy import BindParameter, Select, Text, any_, bindparam, func, insert, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    Text,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from reelgate.billing import keys, ledger
 from reelgate.billing.ledger import Charge
@@ -142,16 +155,26 @@ def _locked_keys(conn: Connection, key_ids: list[str], postgres: bool) -> dict[s
     """The keys' balances and states (`keys.refusal`), read as their rows are locked for the rest of the
     transaction: on PostgreSQL in one statement that locks them in sorted order (so that two processes
     never wait for each other), on SQLite by a write, which takes the one writer's lock."""
-    locking = _LOCK_IN_ORDER if postgres else _LOCK_BY_WRITE
-    return {row.id: row for row in conn.execute(locking, {"key_ids": key_ids})}
+    if postgres:
+        rows = conn.execute(_LOCK_IN_ORDER, {"key_ids": key_ids})
+    elif len(key_ids) == 1:
+        rows = conn.execute(_LOCK_ONE_BY_WRITE, {"key_id": key_ids[0]})
+    else:
+        rows = conn.execute(_LOCK_BY_WRITE, {"key_ids": key_ids})
+    return {row.id: row for row in rows}
 
 
 def _running(conn: Connection, hashes: list[str], postgres: bool) -> dict[str, Task]:
     """The newest running task of each hash."""
     if not hashes:
         return {}
-    reading = _RUNNING_WITH_ANY_HASH if postgres else _RUNNING_WITH_HASHES
-    rows = conn.execute(reading, {"hashes": sorted(set(hashes))})
+    wanted = sorted(set(hashes))
+    if postgres:
+        rows = conn.execute(_RUNNING_WITH_ANY_HASH, {"hashes": wanted})
+    elif len(wanted) == 1:
+        rows = conn.execute(_RUNNING_WITH_HASH, {"hash": wanted[0]})
+    else:
+        rows = conn.execute(_RUNNING_WITH_HASHES, {"hashes": wanted})
     return {row.request_hash: Task.from_row(row) for row in rows}
 
 
@@ -211,8 +234,12 @@ def _rows_of(table: Any, prefix: str, columns: tuple[str, ...]) -> Select[Any]:
 ENTRY_COLUMNS = ("key_id", "task_id", "kind", "amount", "balance_after", "note", "created_at")
 
 
-# The statements each admission runs, built once: building them took as long as SQLite ran them.
+# The statements each admission runs, built once: building them took as long as SQLite ran them. On SQLite
+# a group of one key or one hash (a lone request's) has a statement of its own with `=`: SQLAlchemy rewrites
+# an expanding `IN` at each execution, an eighth of a lone admission's instructions.
 _THEIRS = api_keys.c.id.in_(bindparam("key_ids", expanding=True))
+#: Each of the running statuses a parameter of its own: a fixed text (`IN` a tuple would expand).
+_IS_RUNNING = tasks.c.status.in_([literal(status) for status in RUNNING])
 #: Takes the lock an UPDATE of the row takes. Its keys are one array: one statement's text for any group.
 _LOCK_IN_ORDER = (
     select(*KEY_STATE)
@@ -220,17 +247,27 @@ _LOCK_IN_ORDER = (
     .order_by(api_keys.c.id)
     .with_for_update(key_share=True)
 )
-_LOCK_BY_WRITE = (
-    update(api_keys)
-    .where(_THEIRS)
-    .values(balance=api_keys.c.balance)
-    .returning(*KEY_STATE)
-    .execution_options(**ledger.BALANCE_ONLY)
-)
+
+
+def _lock_by_write(which: ColumnElement[bool]) -> ReturningUpdate[Any]:
+    return (
+        update(api_keys)
+        .where(which)
+        .values(balance=api_keys.c.balance)
+        .returning(*KEY_STATE)
+        .execution_options(**ledger.BALANCE_ONLY)
+    )
+
+
+_LOCK_BY_WRITE = _lock_by_write(_THEIRS)
+_LOCK_ONE_BY_WRITE = _lock_by_write(api_keys.c.id == bindparam("key_id"))
 _RUNNING_WITH_HASHES = (
     select(tasks)
-    .where(tasks.c.request_hash.in_(bindparam("hashes", expanding=True)), tasks.c.status.in_(RUNNING))
+    .where(tasks.c.request_hash.in_(bindparam("hashes", expanding=True)), _IS_RUNNING)
     .order_by(tasks.c.created_at)
+)
+_RUNNING_WITH_HASH = (
+    select(tasks).where(tasks.c.request_hash == bindparam("hash"), _IS_RUNNING).order_by(tasks.c.created_at)
 )
 _RUNNING_WITH_ANY_HASH = (
     select(tasks)
