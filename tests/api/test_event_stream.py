@@ -151,6 +151,18 @@ async def test_after_a_disconnect_the_request_task_goes_on_with_nothing_left_run
     assert closed.is_set() and asyncio.all_tasks() == before
 
 
+async def test_a_failure_to_hear_the_client_stops_the_stream_and_reaches_the_server() -> None:
+    closed = asyncio.Event()
+
+    async def receive() -> Message:
+        await asyncio.sleep(0.05)
+        raise OSError("the connection broke")
+
+    with pytest.raises(OSError, match="the connection broke"):
+        await asyncio.wait_for(EventStream(_endless(closed))({"type": "http"}, receive, _drop), 5)
+    assert closed.is_set()
+
+
 async def test_an_error_in_the_stream_reaches_the_server() -> None:
     async def failing() -> AsyncIterator[bytes]:
         yield b"data: 0\n\n"

@@ -232,18 +232,23 @@ async def while_connected(streaming: Coroutine[Any, Any, None], receive: Receive
     """Run `streaming` in this task until it ends or the client goes away, which cancels it; raise what it raised.
 
     What Starlette's anyio task group does for a stream and its disconnect listener, with one task (the
-    listener's) instead of three: a held stream keeps fewer objects for the collector to go through. The
+    listener's) instead of two: a held stream keeps fewer objects for the collector to go through. The
     listener cancels this task; the cancellation it asked for is taken back here (`uncancel`), one from
-    anywhere else (the server shutting down) goes on.
+    anywhere else (the server shutting down) goes on. Should `receive` fail, the stream stops and this
+    raises what it raised, as the task group would.
     """
     this = asyncio.current_task()
     assert this is not None
     gone = False
+    failed: list[Exception] = []
 
     async def listen() -> None:
         nonlocal gone
-        while (await receive())["type"] != "http.disconnect":
-            pass
+        try:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+        except Exception as exc:
+            failed.append(exc)
         gone = True
         this.cancel()
 
@@ -253,5 +258,7 @@ async def while_connected(streaming: Coroutine[Any, Any, None], receive: Receive
     except asyncio.CancelledError:
         if not gone or this.uncancel() > 0:
             raise
+        if failed:
+            raise failed[0] from None
     finally:
         listener.cancel()
