@@ -10,7 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import APIRouter, Request, Response
 
+from reelgate.api.chat import PlainRoute
 from tests.api.test_bad_input import _counts, _key
 from tests.conftest import SMALL_MODELS, assert_openai_error, live_server, make_settings
 
@@ -135,3 +137,18 @@ async def test_schemathesis_finds_nothing(tmp_path: Path, caller: str) -> None:
             admin = ("--include-path-regex", "^/admin", "--exclude-checks", "use_after_free")
             code, report = await _schemathesis(server.url, ADMIN_TOKEN, tmp_path, *admin)
     assert code == 0, report
+
+
+def test_a_plain_route_refuses_what_only_fastapis_handler_provides() -> None:
+    """The chat route is served without FastAPI's request handler, so it may declare nothing that needs one."""
+
+    async def paged(request: Request, page: int = 1) -> Response:
+        return Response()
+
+    async def plain(request: Request) -> Response:
+        return Response()
+
+    router = APIRouter(route_class=PlainRoute)
+    router.add_api_route("/plain", plain, methods=["POST"])
+    with pytest.raises(TypeError, match="declares"):
+        router.add_api_route("/paged", paged, methods=["POST"])
