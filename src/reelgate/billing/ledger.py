@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reelgate.errors import InsufficientQuota, InvalidRequest
 from reelgate.money import format_credits
+from reelgate.store.db import insert_rows
 from reelgate.store.paging import Page, PageRequest, fetch_page
 from reelgate.store.tables import api_keys, ledger
 
@@ -89,7 +90,7 @@ def charge_all(conn: Connection, charges: list[Charge]) -> None:
     if not charges:
         return
     conn.execute(_SET_BALANCE, [{"key": key_id, "left": left} for key_id, left in last_balances(charges).items()])
-    conn.execute(_INSERT_ENTRY, charge_entries(charges))
+    insert_rows(conn, ledger, charge_entries(charges))
 
 
 def last_balances(charges: list[Charge]) -> dict[str, int]:
@@ -121,7 +122,6 @@ _SET_BALANCE = (
     .values(balance=bindparam("left"))
     .execution_options(**BALANCE_ONLY)
 )
-_INSERT_ENTRY = insert(ledger)
 
 
 async def refund(conn: AsyncConnection, key_id: str, amount: int, task_id: str) -> int:

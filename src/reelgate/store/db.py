@@ -10,15 +10,15 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import Table, bindparam, event, insert, text
 from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -302,3 +302,35 @@ def _upgrade(connection: Connection) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+
+
+def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """`conn.execute(insert(table), rows)` for rows that all have the same columns. On SQLite the driver's
+    `executemany` writes them, each value put through its column's bind processor as SQLAlchemy would.
+
+    SQLAlchemy works out every row's parameters in Python, column by column, through the compiled statement:
+    for a group of 500 admissions (33 columns a task) that was a third of the group's time on SQLite.
+    """
+    if not rows:
+        return
+    plain = _plain_insert(table, tuple(rows[0]), conn.dialect)
+    if plain is None:
+        conn.execute(insert(table), rows)
+        return
+    sql, names, processors = plain
+    params = [tuple(p(row[n]) if p else row[n] for n, p in zip(names, processors, strict=True)) for row in rows]
+    conn.exec_driver_sql(sql, params)
+
+
+@lru_cache(maxsize=32)
+def _plain_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tuple[str, list[str], list[Any]] | None:
+    """The INSERT of `columns` as the driver takes it (`?` placeholders), its columns in their order there,
+    and each one's bind processor; None for a driver that takes other placeholders."""
+    if dialect.paramstyle != "qmark":
+        return None
+    compiled = insert(table).values({name: bindparam(name) for name in columns}).compile(dialect=dialect)
+    names = list(compiled.positiontup or [])
+    if sorted(names) != sorted(columns):
+        return None
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+    return str(compiled), names, processors

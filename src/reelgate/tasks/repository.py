@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reelgate.events.postgres import notify, notify_all
+from reelgate.store.db import insert_rows
 from reelgate.store.paging import Page, PageRequest, fetch_page
 from reelgate.store.tables import tasks
 from reelgate.tasks import lifecycle
@@ -42,12 +43,8 @@ def insert_tasks(conn: Connection, new: list[tuple[Task, str | None]]) -> None:
     """Insert tasks (each with its request hash) in one statement, as `insert_task` would one by one
     (synchronous, as the group admissions run: `tasks/admission.py`)."""
     if new:
-        conn.execute(_INSERT_TASK, [task_row(task, request_hash) for task, request_hash in new])
+        insert_rows(conn, tasks, [task_row(task, request_hash) for task, request_hash in new])
         notify_all(conn, [task for task, _ in new])
-
-
-#: Built once: `insert_tasks` runs for every admission.
-_INSERT_TASK = insert(tasks)
 
 
 def task_row(task: Task, request_hash: str | None) -> dict[str, Any]:
