@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reelgate.billing import keys
@@ -69,3 +71,32 @@ async def test_scratch_folders_of_attempts_no_longer_running_go(engine: AsyncEng
 
     assert sorted(removed) == sorted([killed.id, ended.id])
     assert sorted(p.name for p in work.iterdir()) == sorted([running.id, just_claimed.id])
+
+
+async def test_a_dead_attempts_folder_made_again_by_the_next_attempt_stays(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The killed attempt's task is claimed again at once, and its new attempt empties and remakes the same
+    folder: if that happens between the sweep's look and its removal, the new folder is left alone."""
+    work = tmp_path / "work"
+    async with engine.begin() as conn:
+        key, _ = await keys.create_key(conn, balance=0)
+        task = _task(key.id)
+        await repo.insert_task(conn, task)
+        await repo.claim(conn, task.id, "killed", datetime.now(UTC) - timedelta(minutes=5))
+    folder = work / task.id
+    folder.mkdir(parents=True)
+    os.utime(folder, (TWO_HOURS_AGO, TWO_HOURS_AGO))
+    live_ids = repo.live_ids
+
+    async def remade_meanwhile(*args: object) -> set[str]:
+        found: set[str] = await live_ids(*args)  # type: ignore[arg-type]
+        shutil.rmtree(folder)  # the next attempt's `_workdir`, as the sweep waits for its query
+        folder.mkdir()
+        (folder / "video.mp4").write_bytes(b"the new attempt's")
+        return found
+
+    monkeypatch.setattr(repo, "live_ids", remade_meanwhile)
+    assert await remove_dead_scratch(engine, work, lease_seconds=30) == []
+    assert (folder / "video.mp4").read_bytes() == b"the new attempt's"
+    assert [p.name for p in work.iterdir()] == [task.id]

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 import shutil
 import time
 from datetime import UTC, datetime, timedelta
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 
 #: How old an unreferenced stored file must be before it is taken for a leftover.
 MIN_AGE = timedelta(hours=1)
+
+#: The prefix of a scratch folder being removed (moved aside first: `_remove_unless_remade`).
+ASIDE = ".removing-"
 
 #: Keys looked up per query.
 BATCH = 200
@@ -61,14 +66,45 @@ async def remove_dead_scratch(
 ) -> list[str]:
     """Delete scratch folders of attempts no longer running; the task IDs whose folder went."""
     now = now if now is not None else time.time()
-    folders = [p for p in _folders(work_dir) if now - p.stat().st_mtime > lease_seconds]
+    await asyncio.to_thread(_remove_set_aside, work_dir)
+    seen = {folder: folder.stat() for folder in _folders(work_dir)}
+    folders = [folder for folder, stat in seen.items() if now - stat.st_mtime > lease_seconds]
     stale_before = datetime.fromtimestamp(now, UTC) - timedelta(seconds=lease_seconds)
     async with engine.connect() as conn:
         live = await repo.live_ids(conn, [folder.name for folder in folders], stale_before)
     dead = [folder for folder in folders if folder.name not in live]
-    for folder in dead:
-        await asyncio.to_thread(shutil.rmtree, folder, True)
-    return [folder.name for folder in dead]
+    removed = [folder.name for folder in dead if await asyncio.to_thread(_remove_unless_remade, folder, seen[folder])]
+    return removed
+
+
+def _remove_set_aside(work_dir: Path) -> None:
+    """Remove what a sweep killed while removing left behind (moved aside, never listed as a task's)."""
+    if work_dir.is_dir():
+        for leftover in work_dir.glob(f"{ASIDE}*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _remove_unless_remade(folder: Path, seen: os.stat_result) -> bool:
+    """Remove `folder` if it is still the one seen; leave it if a new attempt made it again meanwhile.
+
+    The task of a dead attempt is claimed again at once (`workers/recovery.py`), and the new attempt empties
+    and remakes the same folder: between the sweep's look and its removal, the folder may have become the
+    new attempt's. A folder made again has a new modification time; one still the same is moved aside in one
+    step (`rename`, to a name no sweep lists) and only then removed.
+    """
+    try:
+        now = folder.stat()
+    except FileNotFoundError:
+        return False
+    if (now.st_ino, now.st_mtime_ns) != (seen.st_ino, seen.st_mtime_ns):
+        return False
+    aside = folder.with_name(f"{ASIDE}{folder.name}-{secrets.token_hex(4)}")
+    try:
+        folder.rename(aside)
+    except FileNotFoundError:
+        return False
+    shutil.rmtree(aside, ignore_errors=True)
+    return True
 
 
 def _folders(work_dir: Path) -> list[Path]:
