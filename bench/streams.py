@@ -253,8 +253,18 @@ def status_kb(pid: int, field_name: str) -> int:
 class Server:
     """One `reelgate serve` on a fresh database, its keys, and what it is measured by."""
 
-    def __init__(self, pythonpath: str | None, database: str, keys: int, log_dir: Path, processes: int = 1) -> None:
+    def __init__(
+        self,
+        pythonpath: str | None,
+        database: str,
+        keys: int,
+        log_dir: Path,
+        processes: int = 1,
+        settings: dict[str, str] | None = None,
+    ) -> None:
         self.pythonpath, self.database, self.key_count, self.processes = pythonpath, database, keys, processes
+        #: REELGATE_* variables set on top of the defaults (`--setting`).
+        self.settings = settings or {}
         self.data = Path(tempfile.mkdtemp(prefix="reelgate-streams-", dir=log_dir))
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
@@ -274,7 +284,7 @@ class Server:
             "REELGATE_MODELS": json.dumps(TINY),
             "REELGATE_ADMIN_TOKEN": ADMIN_TOKEN,
             "REELGATE_SERVER_PROCESSES": str(self.processes),
-        }
+        } | self.settings
         if self.pythonpath:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [self.pythonpath, env.get("PYTHONPATH")]))
         if self.database == "postgres":
@@ -369,9 +379,14 @@ class Server:
 
 @asynccontextmanager
 async def running(
-    pythonpath: str | None, database: str, keys: int, log_dir: Path, processes: int = 1
+    pythonpath: str | None,
+    database: str,
+    keys: int,
+    log_dir: Path,
+    processes: int = 1,
+    settings: dict[str, str] | None = None,
 ) -> AsyncIterator[Server]:
-    server = Server(pythonpath, database, keys, log_dir, processes)
+    server = Server(pythonpath, database, keys, log_dir, processes, settings)
     try:
         await server.start()
         sampler = asyncio.create_task(server.sample_children())
@@ -541,13 +556,13 @@ async def table(label: str, pythonpath: str | None, args: argparse.Namespace, lo
     idle: dict[str, float] = {}
     rows: list[Row] = []
     for database in dict.fromkeys(db for n, db in plan if n > 1):
-        async with running(pythonpath, database, args.keys, log_dir, args.processes) as server:
+        async with running(pythonpath, database, args.keys, log_dir, args.processes, dict(args.setting)) as server:
             prompts = Prompts()
             await warm_up(server, prompts, args)
             idle[database] = await idle_throughput(server, prompts, args)
             print(f"[{label}] idle render throughput, {database}: {idle[database]:.2f}/s", flush=True)
     for n, database in plan:
-        async with running(pythonpath, database, args.keys, log_dir, args.processes) as server:
+        async with running(pythonpath, database, args.keys, log_dir, args.processes, dict(args.setting)) as server:
             prompts = Prompts()
             await warm_up(server, prompts, args)
             if n == 1:
@@ -686,10 +701,10 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 def measure(label: str, revision: str | None, args: argparse.Namespace, logs: Path) -> tuple[str, list[Row]]:
     """The table of one revision: the working tree's code, or REV's checked out beside it."""
     if revision is None:
-        title = f"{label}: working tree ({revision_of(ROOT)}{_edited(ROOT)}), --processes {args.processes}"
+        title = f"{label}: working tree ({revision_of(ROOT)}{_edited(ROOT)}), {_how(args)}"
         return title, run(table(title, None, args, logs))
     with worktree(revision) as folder:
-        title = f"{label}: {revision} ({revision_of(folder)}), --processes {args.processes}"
+        title = f"{label}: {revision} ({revision_of(folder)}), {_how(args)}"
         return title, run(table(title, str(folder / "src"), args, logs))
 
 
@@ -786,6 +801,18 @@ def levels(text: str) -> list[int]:
     return [int(n) for n in text.split(",") if n.strip()]
 
 
+def _how(args: argparse.Namespace) -> str:
+    """How the server was run, for a table's title: its processes and any `--setting`."""
+    return f"--processes {args.processes}" + "".join(f" {name}={value}" for name, value in args.setting)
+
+
+def setting(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name.startswith("REELGATE_"):
+        raise argparse.ArgumentTypeError(f"expected REELGATE_NAME=VALUE, got {text!r}")
+    return name, value
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--levels", type=levels, default=[1, 500, 2000, 5000], help="on SQLite (1: one at a time)")
@@ -801,6 +828,14 @@ if __name__ == "__main__":
     parser.add_argument("--baseline", help="a git revision to run the same levels against")
     parser.add_argument("--json", help="write the raw figures here")
     parser.add_argument("--processes", type=int, default=1, help="server processes (REELGATE_SERVER_PROCESSES)")
+    parser.add_argument(
+        "--setting",
+        type=setting,
+        action="append",
+        default=[],
+        metavar="REELGATE_NAME=VALUE",
+        help="a server setting on top of the defaults (repeatable; both revisions get it)",
+    )
     parser.add_argument(
         "--baseline-processes", type=int, help="server processes of the baseline (default: --processes)"
     )

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reelgate.errors import InsufficientQuota, InvalidRequest
 from reelgate.money import format_credits
-from reelgate.store.db import insert_rows
+from reelgate.store.db import insert_rows, plain_write
 from reelgate.store.paging import Page, PageRequest, fetch_page
 from reelgate.store.tables import api_keys, ledger
 
@@ -89,7 +89,7 @@ def charge_all(conn: Connection, charges: list[Charge]) -> None:
     last balances and one entry each, in two statements however many there are."""
     if not charges:
         return
-    conn.execute(_SET_BALANCE, [{"key": key_id, "left": left} for key_id, left in last_balances(charges).items()])
+    plain_write(conn, _SET_BALANCE, [{"key": key_id, "left": left} for key_id, left in last_balances(charges).items()])
     insert_rows(conn, ledger, charge_entries(charges))
 
 

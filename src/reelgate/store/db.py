@@ -8,11 +8,12 @@ import logging
 import socket
 import sqlite3
 import time
+from collections import namedtuple
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from weakref import WeakKeyDictionary
 
 from alembic import command
@@ -24,6 +25,9 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 
 T = TypeVar("T")
 
@@ -319,7 +323,92 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
         return
     sql, names, processors = plain
     params = [tuple(p(row[n]) if p else row[n] for n, p in zip(names, processors, strict=True)) for row in rows]
-    conn.exec_driver_sql(sql, params)
+    _on_driver(conn, sql, params, many=True)
+
+
+def plain_rows(conn: Connection, statement: Executable, params: dict[str, Any]) -> list[Any]:
+    """The rows `statement` (a SELECT, or a write with RETURNING, whose parameters are all plain, not
+    expanding) returns for `params`, each a named tuple of its columns (`row.name`, `row._asdict()`). On
+    SQLite the driver runs it by itself, each parameter put through its bind processor and each value read
+    through its column's result processor, as SQLAlchemy would; elsewhere SQLAlchemy runs it.
+
+    SQLAlchemy's own execution of a statement costs a lone admission more than SQLite's work on it does.
+    Statements run here fire no engine events: keep it to those that change no key's settings (see
+    `billing.keys.on_changes`).
+    """
+    driver = _driver_statement(statement, conn.dialect)
+    if driver is None:
+        return list(conn.execute(statement, params))
+    found = _on_driver(conn, driver.sql, driver.parameters(params))
+    make, readers = driver.row._make, driver.readers
+    return [make([r(v) if r else v for r, v in zip(readers, row, strict=True)]) for row in found]
+
+
+def plain_write(conn: Connection, statement: Executable, rows: list[dict[str, Any]]) -> None:
+    """`conn.execute(statement, rows)` for a write without RETURNING whose parameters are all plain: on
+    SQLite by the driver's `executemany` (see `plain_rows`)."""
+    driver = _driver_statement(statement, conn.dialect)
+    if driver is None:
+        conn.execute(statement, rows)
+        return
+    _on_driver(conn, driver.sql, [driver.parameters(row) for row in rows], many=True)
+
+
+def _on_driver(conn: Connection, sql: str, parameters: Any, *, many: bool = False) -> list[Any]:
+    """The SQLite driver's own `execute` (or `executemany`) in `conn`'s transaction, and the rows it returned;
+    its errors raised as SQLAlchemy raises them (`run_sync` tells a busy database by them)."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    driver_error = conn.dialect.loaded_dbapi.Error
+    try:
+        if many:
+            cursor.executemany(sql, parameters)
+            return []
+        cursor.execute(sql, parameters)
+        return list(cursor.fetchall())
+    except driver_error as exc:
+        raise DBAPIError.instance(sql, parameters, exc, driver_error) from exc
+    finally:
+        cursor.close()
+
+
+@dataclass(frozen=True)
+class _DriverStatement:
+    sql: str
+    #: Each `?` in turn: the parameter's name, its bind processor, and its value where the statement
+    #: fixes one (`literal`), else `_GIVEN`.
+    binds: tuple[tuple[str, Any, Any], ...]
+    #: A returned row (a named tuple of its columns), and each column's result processor in order.
+    row: Any
+    readers: tuple[Any, ...]
+
+    def parameters(self, given: dict[str, Any]) -> tuple[Any, ...]:
+        values = []
+        for name, process, fixed in self.binds:
+            value = given[name] if fixed is _GIVEN else fixed
+            values.append(process(value) if process else value)
+        return tuple(values)
+
+
+_GIVEN = object()
+
+
+@lru_cache(maxsize=64)
+def _driver_statement(statement: Executable, dialect: Dialect) -> _DriverStatement | None:
+    if dialect.paramstyle != "qmark":
+        return None
+    compiled = cast(SQLCompiler, cast(ClauseElement, statement).compile(dialect=dialect))
+    names = list(compiled.positiontup or [])
+    if any(compiled.binds[name].expanding for name in names):
+        raise ValueError("plain statements take no expanding parameters")
+    binds = tuple(
+        (name, bind.type.dialect_impl(dialect).bind_processor(dialect), _GIVEN if bind.required else bind.value)
+        for name in names
+        for bind in [compiled.binds[name]]
+    )
+    exported = list(getattr(statement, "exported_columns", ()))
+    row = namedtuple("Row", [column.key for column in exported])  # type: ignore[misc]
+    readers = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in exported)
+    return _DriverStatement(str(compiled), binds, row, readers)
 
 
 @lru_cache(maxsize=32)

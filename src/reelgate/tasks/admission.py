@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache, partial
@@ -50,7 +51,7 @@ from reelgate.billing import keys, ledger
 from reelgate.billing.ledger import Charge
 from reelgate.errors import ReelgateError
 from reelgate.events.postgres import hints
-from reelgate.store.db import is_unavailable, run_sync
+from reelgate.store.db import is_unavailable, plain_rows, run_sync
 from reelgate.store.tables import api_keys, tasks
 from reelgate.store.tables import ledger as ledger_entries
 from reelgate.tasks import repository as repo
@@ -155,10 +156,11 @@ def _locked_keys(conn: Connection, key_ids: list[str], postgres: bool) -> dict[s
     """The keys' balances and states (`keys.refusal`), read as their rows are locked for the rest of the
     transaction: on PostgreSQL in one statement that locks them in sorted order (so that two processes
     never wait for each other), on SQLite by a write, which takes the one writer's lock."""
+    rows: Iterable[Any]
     if postgres:
         rows = conn.execute(_LOCK_IN_ORDER, {"key_ids": key_ids})
-    elif len(key_ids) == 1:
-        rows = conn.execute(_LOCK_ONE_BY_WRITE, {"key_id": key_ids[0]})
+    elif len(key_ids) == 1:  # a lone request's: the driver runs it (`plain_rows`)
+        rows = plain_rows(conn, _LOCK_ONE_BY_WRITE, {"key_id": key_ids[0]})
     else:
         rows = conn.execute(_LOCK_BY_WRITE, {"key_ids": key_ids})
     return {row.id: row for row in rows}
@@ -172,7 +174,8 @@ def _running(conn: Connection, hashes: list[str], postgres: bool) -> dict[str, T
     if postgres:
         rows = conn.execute(_RUNNING_WITH_ANY_HASH, {"hashes": wanted})
     elif len(wanted) == 1:
-        rows = conn.execute(_RUNNING_WITH_HASH, {"hash": wanted[0]})
+        found = plain_rows(conn, _RUNNING_WITH_HASH, {"hash": wanted[0]})
+        return {row.request_hash: Task.from_values(row._asdict()) for row in found}
     else:
         rows = conn.execute(_RUNNING_WITH_HASHES, {"hashes": wanted})
     return {row.request_hash: Task.from_row(row) for row in rows}

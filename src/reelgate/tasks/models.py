@@ -84,7 +84,11 @@ class Task:
 
     @classmethod
     def from_row(cls, row: Any) -> Task:
-        values = dict(row._mapping)
+        return cls.from_values(dict(row._mapping))
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> Task:
+        """The task of a row given as a dict by column name (which it takes for its own)."""
         code, message = values.pop("error_code"), values.pop("error_message")
         for internal in ("worker_id", "heartbeat_at", "request_hash"):
             values.pop(internal, None)
