@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from reelgate.billing import keys
 from reelgate.billing.ledger import _SET_BALANCE
 from reelgate.store.db import plain_rows, plain_write, run_sync
-from reelgate.store.tables import api_keys
+from reelgate.store.tables import api_keys, tasks
 from reelgate.tasks import repository as repo
 from reelgate.tasks.admission import _LOCK_ONE_BY_WRITE, _RUNNING_WITH_HASH
 from reelgate.tasks.models import Task
@@ -89,3 +89,16 @@ async def test_a_locked_database_sends_the_lock_to_a_thread_that_waits(engine: A
     assert await asyncio.wait_for(locking, 10) == 5
     assert threads[0] == threading.get_ident() and threads[-1] != threading.get_ident()
     other.close()
+
+
+async def test_a_worker_write_returns_the_task_sqlalchemy_reads_back(engine: AsyncEngine) -> None:
+    """A claim's UPDATE ... RETURNING every column of the task, run by the driver on SQLite."""
+    _, task = await _key_with_a_running_task(engine)
+    now = datetime(2026, 11, 26, 22, 40, 1, 123456, tzinfo=UTC)
+    async with engine.begin() as conn:
+        claimed = await conn.run_sync(lambda sync: repo.claim_sync(sync, task.id, "worker-1", now))
+    async with engine.connect() as conn:
+        stored = Task.from_row((await conn.execute(select(tasks).where(tasks.c.id == task.id))).one())
+    assert claimed == stored
+    assert claimed is not None and claimed.status.value == "in_progress" and claimed.started_at == now
+    assert claimed.characters == task.characters and claimed.expires_at == EXPIRES

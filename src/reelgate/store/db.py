@@ -327,10 +327,10 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
 
 
 def plain_rows(conn: Connection, statement: Executable, params: dict[str, Any]) -> list[Any]:
-    """The rows `statement` (a SELECT, or a write with RETURNING, whose parameters are all plain, not
-    expanding) returns for `params`, each a named tuple of its columns (`row.name`, `row._asdict()`). On
-    SQLite the driver runs it by itself, each parameter put through its bind processor and each value read
-    through its column's result processor, as SQLAlchemy would; elsewhere SQLAlchemy runs it.
+    """The rows `statement` (a SELECT, or a write with RETURNING) returns for `params`, each a named tuple of
+    its columns (`row.name`, `row._asdict()`). On SQLite the driver runs it by itself, each parameter put
+    through its bind processor and each value read through its column's result processor, as SQLAlchemy
+    would; elsewhere, and for a statement with an expanding parameter (`IN` a list), SQLAlchemy runs it.
 
     SQLAlchemy's own execution of a statement costs a lone admission more than SQLite's work on it does.
     Statements run here fire no engine events: keep it to those that change no key's settings (see
@@ -345,8 +345,8 @@ def plain_rows(conn: Connection, statement: Executable, params: dict[str, Any]) 
 
 
 def plain_write(conn: Connection, statement: Executable, rows: list[dict[str, Any]]) -> None:
-    """`conn.execute(statement, rows)` for a write without RETURNING whose parameters are all plain: on
-    SQLite by the driver's `executemany` (see `plain_rows`)."""
+    """`conn.execute(statement, rows)` for a write without RETURNING: on SQLite by the driver's `executemany`
+    (see `plain_rows`)."""
     driver = _driver_statement(statement, conn.dialect)
     if driver is None:
         conn.execute(statement, rows)
@@ -398,8 +398,8 @@ def _driver_statement(statement: Executable, dialect: Dialect) -> _DriverStateme
         return None
     compiled = cast(SQLCompiler, cast(ClauseElement, statement).compile(dialect=dialect))
     names = list(compiled.positiontup or [])
-    if any(compiled.binds[name].expanding for name in names):
-        raise ValueError("plain statements take no expanding parameters")
+    if any(compiled.binds[name].expanding for name in names):  # its text changes with each list's length
+        return None
     binds = tuple(
         (name, bind.type.dialect_impl(dialect).bind_processor(dialect), _GIVEN if bind.required else bind.value)
         for name in names

@@ -171,11 +171,11 @@ def _running(conn: Connection, hashes: list[str], postgres: bool) -> dict[str, T
     if not hashes:
         return {}
     wanted = sorted(set(hashes))
+    rows: Iterable[Any]
     if postgres:
         rows = conn.execute(_RUNNING_WITH_ANY_HASH, {"hashes": wanted})
     elif len(wanted) == 1:
-        found = plain_rows(conn, _RUNNING_WITH_HASH, {"hash": wanted[0]})
-        return {row.request_hash: Task.from_values(row._asdict()) for row in found}
+        rows = plain_rows(conn, _RUNNING_WITH_HASH, {"hash": wanted[0]})
     else:
         rows = conn.execute(_RUNNING_WITH_HASHES, {"hashes": wanted})
     return {row.request_hash: Task.from_row(row) for row in rows}

@@ -84,7 +84,8 @@ class Task:
 
     @classmethod
     def from_row(cls, row: Any) -> Task:
-        return cls.from_values(dict(row._mapping))
+        """The task of a row: SQLAlchemy's, or a named tuple (`store.db.plain_rows`)."""
+        return cls.from_values(row._asdict())
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> Task:

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, tuple_, update
+from sqlalchemy import bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from reelgate.store.db import plain_rows
 from reelgate.store.paging import Page
 from reelgate.store.tables import webhook_deliveries, webhook_endpoints
 from reelgate.tasks.models import Task, TaskStatus
@@ -68,13 +69,20 @@ async def endpoints_of(conn: AsyncConnection, key_id: str | None = None) -> list
     return await conn.run_sync(endpoints_of_sync, key_id)
 
 
+#: Active endpoints (`endpoints_of_sync`), oldest first: all of them, or one key's.
+_ACTIVE = (
+    select(webhook_endpoints)
+    .where(webhook_endpoints.c.disabled_reason.is_(None))
+    .order_by(webhook_endpoints.c.created_at, webhook_endpoints.c.id)
+)
+_ACTIVE_OF_KEY = _ACTIVE.where(webhook_endpoints.c.key_id == bindparam("key_id"))
+
+
 def endpoints_of_sync(conn: Connection, key_id: str | None = None) -> list[Endpoint]:
-    """`endpoints_of` on a synchronous connection."""
-    query = select(webhook_endpoints).where(webhook_endpoints.c.disabled_reason.is_(None))
-    if key_id is not None:
-        query = query.where(webhook_endpoints.c.key_id == key_id)
-    rows = conn.execute(query.order_by(webhook_endpoints.c.created_at, webhook_endpoints.c.id))
-    return [Endpoint(**row._mapping) for row in rows]
+    """`endpoints_of` on a synchronous connection. A key's are read at each completion, on SQLite on the
+    event loop: by a statement built once, run by the driver (`plain_rows`)."""
+    statement, params = (_ACTIVE, {}) if key_id is None else (_ACTIVE_OF_KEY, {"key_id": key_id})
+    return [Endpoint(**row._asdict()) for row in plain_rows(conn, statement, params)]
 
 
 async def get_endpoint(conn: AsyncConnection, endpoint_id: str) -> Endpoint | None:
