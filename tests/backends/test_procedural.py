@@ -53,6 +53,7 @@ async def test_renders_an_mp4_of_exact_length_and_size_with_sound(tmp_path: Path
     assert (info.audio_sample_rate, info.audio_channels) == (48_000, 2)
     assert info.audio_duration == pytest.approx(info.duration, abs=0.1)
     assert progress == sorted(progress) and progress[-1] == 100 and len(progress) > 10
+    assert result.probed == info  # probed where it was rendered: the worker need not open it again
     assert result.thumbnail is not None
     with Image.open(result.thumbnail) as thumb:
         assert thumb.format == "WEBP" and thumb.size == (144, 256)

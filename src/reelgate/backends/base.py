@@ -12,7 +12,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from reelgate.media.probe import MediaInfo
 
 
 class Orientation(StrEnum):
@@ -115,11 +118,14 @@ class Checkpoint:
 class GeneratedVideo:
     """Files a backend made inside its working directory.
 
-    `thumbnail` may be None; the worker then cuts one from the video.
+    `thumbnail` may be None; the worker then cuts one from the video. `probed` is what `media.probe.probe`
+    found in the finished video where the backend probed it itself (the procedural renderer does, in its
+    render process); None, and the worker probes it.
     """
 
     video: Path
     thumbnail: Path | None = None
+    probed: MediaInfo | None = None
 
 
 #: Called with a whole percentage, 0..100, never decreasing. Safe to call from any thread.

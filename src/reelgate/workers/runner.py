@@ -175,7 +175,8 @@ class Worker:
         from reelgate.media.probe import probe
 
         try:
-            await asyncio.to_thread(probe, generated.video)
+            if generated.probed is None:  # else the backend's own process probed it
+                await asyncio.to_thread(probe, generated.video)
         except Exception as exc:
             raise GenerationError("The backend returned a file that is not a playable video.") from exc
         thumbnail = generated.thumbnail

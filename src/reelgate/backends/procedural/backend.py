@@ -19,6 +19,7 @@ from reelgate.backends.procedural.captions import FontFinder
 from reelgate.backends.procedural.film import Film, prefetch
 from reelgate.backends.procedural.process import RenderCancelled, RenderPool, StopSignal
 from reelgate.media.encode import Mp4Writer, samples_for_frame, save_thumbnail
+from reelgate.media.probe import probe
 
 __all__ = ["ProceduralBackend", "RenderCancelled"]
 
@@ -60,7 +61,9 @@ class ProceduralBackend:
     def render(
         self, spec: VideoSpec, workdir: Path, on_progress: ProgressCallback, stop: StopSignal | None = None
     ) -> GeneratedVideo:
-        """Render `spec` into `workdir/video.mp4` and `workdir/thumbnail.webp` (blocking)."""
+        """Render `spec` into `workdir/video.mp4` and `workdir/thumbnail.webp` (blocking), and probe the video
+        here, in the render process: opening it with PyAV costs more than the rest of a small video's
+        completion, which the server's event loop would otherwise wait behind."""
         film = Film.of(spec, self.fonts)
         total = film.board.frames
         video = workdir / "video.mp4"
@@ -75,4 +78,4 @@ class ProceduralBackend:
                     on_progress(percent)
                     reported = percent
         thumbnail = save_thumbnail(film.poster(), workdir / "thumbnail.webp")
-        return GeneratedVideo(video=video, thumbnail=thumbnail)
+        return GeneratedVideo(video=video, thumbnail=thumbnail, probed=probe(video))
