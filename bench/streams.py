@@ -378,15 +378,8 @@ class Server:
 
 
 @asynccontextmanager
-async def running(
-    pythonpath: str | None,
-    database: str,
-    keys: int,
-    log_dir: Path,
-    processes: int = 1,
-    settings: dict[str, str] | None = None,
-) -> AsyncIterator[Server]:
-    server = Server(pythonpath, database, keys, log_dir, processes, settings)
+async def running(server: Server) -> AsyncIterator[Server]:
+    """`server` started, then stopped (its database dropped) when the block ends."""
     try:
         await server.start()
         sampler = asyncio.create_task(server.sample_children())
@@ -554,16 +547,20 @@ class Row:
 
 async def table(label: str, pythonpath: str | None, args: argparse.Namespace, log_dir: Path) -> list[Row]:
     plan = [(n, "sqlite") for n in args.levels] + [(n, "postgres") for n in args.pg_levels]
+
+    def server_on(database: str) -> Server:
+        return Server(pythonpath, database, args.keys, log_dir, args.processes, dict(args.setting))
+
     idle: dict[str, float] = {}
     rows: list[Row] = []
     for database in dict.fromkeys(db for n, db in plan if n > 1):
-        async with running(pythonpath, database, args.keys, log_dir, args.processes, dict(args.setting)) as server:
+        async with running(server_on(database)) as server:
             prompts = Prompts()
             await warm_up(server, prompts, args)
             idle[database] = await idle_throughput(server, prompts, args)
             print(f"[{label}] idle render throughput, {database}: {idle[database]:.2f}/s", flush=True)
     for n, database in plan:
-        async with running(pythonpath, database, args.keys, log_dir, args.processes, dict(args.setting)) as server:
+        async with running(server_on(database)) as server:
             prompts = Prompts()
             await warm_up(server, prompts, args)
             if n == 1:
