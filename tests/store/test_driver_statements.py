@@ -11,12 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reelgate.billing import keys
 from reelgate.billing.ledger import _SET_BALANCE
-from reelgate.store.db import plain_rows, plain_write, run_sync
+from reelgate.store.db import _driver_statement, plain_rows, plain_write, run_sync
 from reelgate.store.tables import api_keys, tasks
 from reelgate.tasks import repository as repo
 from reelgate.tasks.admission import _LOCK_ONE_BY_WRITE, _RUNNING_WITH_HASH
@@ -102,3 +103,18 @@ async def test_a_worker_write_returns_the_task_sqlalchemy_reads_back(engine: Asy
     assert claimed == stored
     assert claimed is not None and claimed.status.value == "in_progress" and claimed.started_at == now
     assert claimed.characters == task.characters and claimed.expires_at == EXPIRES
+
+
+def test_the_statements_of_a_lone_admission_and_of_every_render_are_the_drivers_on_sqlite() -> None:
+    """A statement with an expanding parameter (`IN` a list) goes back to SQLAlchemy: none of these may have one."""
+    statements = {
+        "admission's key lock": _LOCK_ONE_BY_WRITE,
+        "admission's running-task read": _RUNNING_WITH_HASH,
+        "charge's balance": _SET_BALANCE,
+        "claim": repo._CLAIM,
+        "claim of some backends": repo._claim_of(("diffusers", "procedural")),
+        "progress": repo._PROGRESS,
+        "completion": repo._COMPLETE,
+    }
+    dialect = sqlite.dialect()
+    assert [name for name, statement in statements.items() if _driver_statement(statement, dialect) is None] == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -16,6 +17,7 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal,
     or_,
     select,
     update,
@@ -107,7 +109,9 @@ def _running_write(conn: Connection, statement: Update, task_id: str, **values: 
 def _transition(task_id: Any, transition: Transition, extra: Collection[Any], values: dict[str, Any]) -> Update:
     return (
         update(tasks)
-        .where(tasks.c.id == task_id, tasks.c.status.in_([s.value for s in transition.sources]), *extra)
+        # Each source status a parameter of its own with its value: `IN` a list would expand at each execution
+        # (and keep the driver from running the statement: `plain_rows`).
+        .where(tasks.c.id == task_id, tasks.c.status.in_([literal(s.value) for s in transition.sources]), *extra)
         .values(status=transition.target.value, **values)
         .returning(*tasks.c)
     )
@@ -126,7 +130,7 @@ def claim_sync(
     """`claim` on a synchronous connection (`store.db.run_sync`)."""
     if backends is None:
         return _running_write(conn, _CLAIM, task_id, new_worker_id=worker_id, now=now)
-    return _running_write(conn, _CLAIM_OF_BACKENDS, task_id, new_worker_id=worker_id, now=now, backends=list(backends))
+    return _running_write(conn, _claim_of(tuple(sorted(backends))), task_id, new_worker_id=worker_id, now=now)
 
 
 def _of_backends(backends: Collection[str] | None) -> list[ColumnElement[bool]]:
@@ -394,11 +398,19 @@ async def live_ids(conn: AsyncConnection, task_ids: Collection[str], stale_befor
 #: confined to the worker's attempt (`fence`).
 _ATTEMPT = tasks.c.attempts == bindparam("attempt")
 _CLAIM = _built(lifecycle.CLAIM, **_claimed(bindparam("new_worker_id"), bindparam("now")))
-_CLAIM_OF_BACKENDS = _built(
-    lifecycle.CLAIM,
-    tasks.c.backend.in_(bindparam("backends", expanding=True)),
-    **_claimed(bindparam("new_worker_id"), bindparam("now")),
-)
+
+
+@lru_cache(maxsize=8)
+def _claim_of(backends: tuple[str, ...]) -> Update:
+    """`_CLAIM` for a task of one of `backends` (a process's, the same at each claim), the names fixed in the
+    statement."""
+    return _built(
+        lifecycle.CLAIM,
+        tasks.c.backend.in_([literal(backend) for backend in backends]),
+        **_claimed(bindparam("new_worker_id"), bindparam("now")),
+    )
+
+
 _PROGRESS = _built(
     lifecycle.PROGRESS,
     tasks.c.progress <= bindparam("at_most"),
