@@ -101,7 +101,7 @@ def _running_write(conn: Connection, statement: Update, task_id: str, **values: 
     """Run a statement built once (`_built`) for `task_id`: the writes a worker makes for every task.
     Building a transition's UPDATE ... RETURNING anew cost twice what SQLite took to run it (335 against
     115 us), and a render makes three or more of them on the event loop; on SQLite the driver runs it
-    (`plain_rows`), which spares SQLAlchemy's execution of it and its reading of 33 columns."""
+    (`plain_rows`), which spares SQLAlchemy's execution of it and its reading of every column."""
     rows = plain_rows(conn, statement, {"task_id": task_id, **values})
     return _applied(conn, rows[0] if rows else None)
 
