@@ -313,17 +313,16 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
     `executemany` writes them, each value put through its column's bind processor as SQLAlchemy would.
 
     SQLAlchemy works out every row's parameters in Python, column by column, through the compiled statement:
-    for a group of 500 admissions (33 columns a task) that was a third of the group's time on SQLite.
+    for a group of 500 admissions (a task has 37 columns) that was a third of the group's time on SQLite.
     """
-    if not rows:
-        return
-    plain = _plain_insert(table, tuple(rows[0]), conn.dialect)
-    if plain is None:
-        conn.execute(insert(table), rows)
-        return
-    sql, names, processors = plain
-    params = [tuple(p(row[n]) if p else row[n] for n, p in zip(names, processors, strict=True)) for row in rows]
-    _on_driver(conn, sql, params, many=True)
+    if rows:
+        plain_write(conn, _insert_of(table, tuple(rows[0])), rows)
+
+
+@lru_cache(maxsize=32)
+def _insert_of(table: Table, columns: tuple[str, ...]) -> Executable:
+    """The INSERT of `columns`, each value a parameter named as its column (built once per table and columns)."""
+    return insert(table).values({name: bindparam(name) for name in columns})
 
 
 def plain_rows(conn: Connection, statement: Executable, params: dict[str, Any]) -> list[Any]:
@@ -409,17 +408,3 @@ def _driver_statement(statement: Executable, dialect: Dialect) -> _DriverStateme
     row = namedtuple("Row", [column.key for column in exported])  # type: ignore[misc]
     readers = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in exported)
     return _DriverStatement(str(compiled), binds, row, readers)
-
-
-@lru_cache(maxsize=32)
-def _plain_insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tuple[str, list[str], list[Any]] | None:
-    """The INSERT of `columns` as the driver takes it (`?` placeholders), its columns in their order there,
-    and each one's bind processor; None for a driver that takes other placeholders."""
-    if dialect.paramstyle != "qmark":
-        return None
-    compiled = insert(table).values({name: bindparam(name) for name in columns}).compile(dialect=dialect)
-    names = list(compiled.positiontup or [])
-    if sorted(names) != sorted(columns):
-        return None
-    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
-    return str(compiled), names, processors
