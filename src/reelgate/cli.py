@@ -66,8 +66,9 @@ def serve(
     ] = None,
 ) -> None:
     """Start the server (migrations are applied at start)."""
-    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
+    from reelgate import serving
     from reelgate.observability.logging import configure_logging
 
     given = {"host": host, "port": port, "data_dir": data_dir, "database_url": database_url}
@@ -81,18 +82,8 @@ def serve(
     if settings.server_processes > 1:
         serve_processes(settings, overrides)
         return
-    from reelgate.app import create_app
-
-    # log_config=None: uvicorn's own lines go through the root handler, in the same format; access_log=False:
-    # the Edge middleware (api/middleware.py) writes each request's line as it ends (observability/http.py).
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        log_config=None,
-        access_log=False,
-    )
+    if not serving.serve_one(settings):
+        raise typer.Exit(STARTUP_FAILURE)
 
 
 def serve_processes(settings: Settings, overrides: dict[str, Any]) -> None:

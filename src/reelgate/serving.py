@@ -1,10 +1,11 @@
-"""`reelgate serve --processes N`: N server processes taking the connections of one listening socket.
+"""`reelgate serve`: one server process (`serve_one`), or with `--processes N` N of them taking the
+connections of one listening socket. Either listens on a few duplicates of its socket (`ACCEPTS_PER_TURN`).
 
-The parent binds the port once and supervises (uvicorn's `Multiprocess`: the children are spawned with
-the socket, one that dies is started again, SIGINT or SIGTERM stops them all with SIGTERM and waits for
-them); it serves nothing itself. uvicorn's supervisor rather than one SO_REUSEPORT socket per child: it
-is uvicorn's own tested code (health pings, restarts, a child that cannot start stops the server), and
-a connection waiting in the backlog of a child that died is not lost with it.
+With `--processes`, the parent binds the port once and supervises (uvicorn's `Multiprocess`: the children
+are spawned with the socket, one that dies is started again, SIGINT or SIGTERM stops them all with
+SIGTERM and waits for them); it serves nothing itself. uvicorn's supervisor rather than one SO_REUSEPORT
+socket per child: it is uvicorn's own tested code (health pings, restarts, a child that cannot start stops
+the server), and a connection waiting in the backlog of a child that died is not lost with it.
 
 Every child is a whole server, as a second `reelgate serve` on the same database would be: HTTP, worker
 slots, recovery, retention, webhook and orphan sweeps. What must hold between processes is held by the
@@ -27,9 +28,12 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
 import warnings
 from collections.abc import Mapping
+from contextlib import suppress
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -43,6 +47,40 @@ from reelgate.settings import Settings
 #: The backend kind that renders on this machine's own GPU, one copy of its model in each process.
 GPU_KIND = "diffusers"
 
+#: The most connections a server process takes from the port's backlog per turn of its event loop.
+#: uvloop's libuv accepts one connection per listening handle per turn. In a burst, where a turn serves
+#: the requests already in (their admission, their first chunks), the rest waited in the kernel and came
+#: in one a turn: of 500 streams opened at once, 270 were still waiting there after the first turns, then
+#: each was admitted alone, about a millisecond apart, and the p99 of the first byte doubled. A process
+#: listens on this many duplicates of its socket, so a turn takes up to this many. Measured against one
+#: (bench/streams.py, docs/development.md): 4 cut the p99 at 500 and 2,000 streams by 13-25% and left a
+#: lone request as it was; the p50 mostly rose, by up to 35% (more requests in at once, each a step at a
+#: time). 64 cut the p99 further but made a lone request 1.5x slower: each connection wakes every handle.
+ACCEPTS_PER_TURN = 4
+
+
+def serve_one(settings: Settings) -> bool:
+    """`reelgate serve` in this process until SIGINT or SIGTERM; False when it could not start."""
+    from reelgate.app import create_app
+
+    config = uvicorn.Config(create_app(settings), **_server_options(settings))
+    server = uvicorn.Server(config)
+    with suppress(KeyboardInterrupt):  # uvicorn raises the SIGINT it stopped on again once it has stopped
+        server.run(sockets=listening_sockets(config))
+    return server.started
+
+
+def listening_sockets(config: uvicorn.Config) -> list[socket.socket]:
+    """The port's socket, bound (uvicorn logs its address), and `ACCEPTS_PER_TURN - 1` duplicates of it."""
+    bound = config.bind_socket()
+    return [bound, *(bound.dup() for _ in range(ACCEPTS_PER_TURN - 1))]
+
+
+def _server_options(settings: Settings) -> dict[str, Any]:
+    # log_config=None: uvicorn's own lines go through the root handler, in the same format; access_log=False:
+    # the Edge middleware (api/middleware.py) writes each request's line as it ends (observability/http.py).
+    return {"host": settings.host, "port": settings.port, "log_level": "info", "log_config": None, "access_log": False}
+
 
 def serve_processes(settings: Settings, overrides: Mapping[str, object]) -> bool:
     """Serve in `settings.server_processes` processes until SIGINT or SIGTERM; False when one could not start.
@@ -52,18 +90,11 @@ def serve_processes(settings: Settings, overrides: Mapping[str, object]) -> bool
     """
     os.environ.update({f"REELGATE_{name.upper()}": str(value) for name, value in overrides.items()})
     config = uvicorn.Config(
-        f"{__name__}:server_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.server_processes,
-        log_level="info",
-        log_config=None,
-        access_log=False,  # the Edge middleware (api/middleware.py) writes each request's line as it ends
+        f"{__name__}:server_app", factory=True, workers=settings.server_processes, **_server_options(settings)
     )
     with tempfile.TemporaryDirectory(prefix="reelgate-metrics-") as folder:
         os.environ[MULTIPROCESS_DIR] = folder
-        supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+        supervisor = Multiprocess(config, sockets=listening_sockets(config))
         supervisor.run()
     return all(process.exitcode != STARTUP_FAILURE for process in supervisor.processes)
 
